@@ -8,13 +8,23 @@ import (
 	"strings"
 
 	"github.com/kubepatrol/patrol/checks"
+	"github.com/kubepatrol/patrol/checks/controlplane"
+	"github.com/kubepatrol/patrol/checks/network"
 	"github.com/kubepatrol/patrol/checks/node"
+	"github.com/kubepatrol/patrol/checks/pod"
+	"github.com/kubepatrol/patrol/checks/storage"
+	"github.com/kubepatrol/patrol/checks/workload"
 )
 
 // All returns every built-in check, in catalogue order.
 func All() []checks.Check {
 	var all []checks.Check
 	all = append(all, node.Checks()...)
+	all = append(all, pod.Checks()...)
+	all = append(all, workload.Checks()...)
+	all = append(all, storage.Checks()...)
+	all = append(all, network.Checks()...)
+	all = append(all, controlplane.Checks()...)
 	return all
 }
 

@@ -1,0 +1,11 @@
+// Package controlplane holds the cluster-wide checks: control-plane
+// leases and health, admission webhooks, aggregated APIs, quotas,
+// certificates and event bursts.
+package controlplane
+
+import "github.com/kubepatrol/patrol/checks"
+
+// Checks lists the control-plane and cluster checks.
+func Checks() []checks.Check {
+	return []checks.Check{}
+}
