@@ -1,0 +1,85 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	"github.com/kubepatrol/patrol/analysis/report"
+	"github.com/kubepatrol/patrol/checks"
+	"github.com/kubepatrol/patrol/collectors/file"
+	"github.com/kubepatrol/patrol/collectors/kube"
+	"github.com/kubepatrol/patrol/collectors/snapshot"
+)
+
+// Source says where to read a snapshot from: a recording (Path) or the
+// cluster the kubectl flags point at.
+type Source struct {
+	Path    string
+	At      time.Time
+	Cluster string
+	Kube    *genericclioptions.ConfigFlags
+	// AllNamespaces ignores the namespace flag for namespaced kinds.
+	AllNamespaces bool
+	Timeout       time.Duration
+	Requests      *atomic.Int64
+	Logger        *slog.Logger
+}
+
+// Snapshot reads one snapshot from src.
+func Snapshot(ctx context.Context, src Source) (*snapshot.Snapshot, error) {
+	if src.Path != "" {
+		return file.Load(src.Path, file.Options{At: src.At, Cluster: src.Cluster})
+	}
+	if src.Kube == nil {
+		return nil, fmt.Errorf("no cluster and no --snapshot given")
+	}
+	cfg, err := src.Kube.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	name := src.Cluster
+	raw, rerr := src.Kube.ToRawKubeConfigLoader().RawConfig()
+	if name == "" {
+		ctxName := raw.CurrentContext
+		if src.Kube.Context != nil && *src.Kube.Context != "" {
+			ctxName = *src.Kube.Context
+		}
+		name = ctxName
+		if rerr == nil {
+			if c, ok := raw.Contexts[ctxName]; ok && c.Cluster != "" && name == "" {
+				name = c.Cluster
+			}
+		}
+		if name == "" {
+			name = cfg.Host
+		}
+	}
+	ns := ""
+	if !src.AllNamespaces && src.Kube.Namespace != nil {
+		ns = *src.Kube.Namespace
+	}
+	s, err := kube.Collect(ctx, cfg, kube.Options{
+		Cluster: name, Namespace: ns, Timeout: src.Timeout, Requests: src.Requests, Logger: src.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !src.At.IsZero() {
+		s.CollectedAt = src.At.UTC()
+	}
+	return s, nil
+}
+
+// Inspect runs the configured checks over s and builds the report.
+func Inspect(ctx context.Context, s *snapshot.Snapshot, st Settings, minSev checks.Severity, now time.Time, log *slog.Logger) *report.Report {
+	r := checks.Runner{Checks: st.Checks, Params: st.Params, Logger: log}
+	res := r.Run(ctx, s)
+	return report.Build(report.Input{
+		Snapshot: s, Result: res, Suppressions: st.Suppressions, Now: now, MinSeverity: minSev,
+	})
+}

@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/kubepatrol/patrol/analysis/report"
+	"github.com/kubepatrol/patrol/checks"
+	"github.com/kubepatrol/patrol/checks/catalog"
+	"github.com/kubepatrol/patrol/cmd/internal/app"
+)
+
+type inspectOpts struct {
+	snapshot      string
+	at            string
+	output        string
+	severity      string
+	failOn        string
+	include, skip []string
+	config        string
+	cluster       string
+	allNamespaces bool
+	timeout       time.Duration
+	evidence      bool
+	color         string
+}
+
+func inspectCmd(g *globals) *cobra.Command {
+	o := &inspectOpts{}
+	cmd := &cobra.Command{
+		Use:   "inspect",
+		Short: "Inspect a cluster (or a recorded snapshot) and report findings",
+		Example: `  # the current kubectl context, all namespaces
+  patrol inspect
+  # one namespace, only pod checks, as JSON
+  patrol inspect -n shop --check pod -o json
+  # a recorded dump; fail CI on any critical finding
+  patrol inspect --snapshot dump/ --fail-on critical -o junit > report.xml`,
+		Args: cobra.NoArgs,
+	}
+	kf := kubeFlags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.snapshot, "snapshot", "", "inspect a recorded snapshot: a kubectl -o json/yaml file, a folder of them, a cluster-info dump folder, or a saved kubepatrol snapshot")
+	f.StringVar(&o.at, "at", "", "the time to judge the snapshot at (RFC 3339); default: the collection time, or for a recording the newest timestamp in it")
+	f.StringVarP(&o.output, "output", "o", "table", "output format: "+strings.Join(report.Formats, "|"))
+	f.StringVar(&o.severity, "severity", "", "show only findings at or above this severity (info|warning|critical)")
+	f.StringVar(&o.failOn, "fail-on", "", "exit with status 3 when a finding at or above this severity fires (warning|critical)")
+	f.StringSliceVar(&o.include, "check", nil, "run only these checks (IDs or families, e.g. pod,node.not_ready)")
+	f.StringSliceVar(&o.skip, "skip", nil, "skip these checks (IDs or families)")
+	f.StringVar(&o.config, "config", "", "config file: thresholds, enabled checks, suppressions")
+	f.StringVar(&o.cluster, "cluster-name", "", "name of the cluster in the report (default: the kubeconfig context or the file name)")
+	f.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "inspect all namespaces (the default unless -n is given)")
+	f.DurationVar(&o.timeout, "list-timeout", 30*time.Second, "timeout for listing each kind")
+	f.BoolVar(&o.evidence, "evidence", false, "show each finding's evidence in table output")
+	f.StringVar(&o.color, "color", "auto", "colour table output: auto|always|never")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		log := g.logger()
+		var minSev, failSev checks.Severity
+		var err error
+		if o.severity != "" {
+			if minSev, err = checks.ParseSeverity(o.severity); err != nil {
+				return &ExitError{Code: ExitError_, Err: fmt.Errorf("--severity: %w", err)}
+			}
+		}
+		if o.failOn != "" {
+			if failSev, err = checks.ParseSeverity(o.failOn); err != nil {
+				return &ExitError{Code: ExitError_, Err: fmt.Errorf("--fail-on: %w", err)}
+			}
+		}
+		if !validFormat(o.output) {
+			return fmt.Errorf("-o: unknown format %q (want %s)", o.output, strings.Join(report.Formats, "|"))
+		}
+		var at time.Time
+		if o.at != "" {
+			if at, err = time.Parse(time.RFC3339, o.at); err != nil {
+				return fmt.Errorf("--at: want RFC 3339 (2026-03-02T10:00:00Z): %w", err)
+			}
+		}
+		st, err := app.LoadSettings(o.config)
+		if err != nil {
+			return err
+		}
+		if st.Checks, err = catalog.Select(st.Checks, o.include, o.skip); err != nil {
+			return err
+		}
+		var reqs atomic.Int64
+		start := time.Now()
+		s, err := app.Snapshot(cmd.Context(), app.Source{
+			Path: o.snapshot, At: at, Cluster: o.cluster, Kube: kf, AllNamespaces: o.allNamespaces,
+			Timeout: o.timeout, Requests: &reqs, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		collected := time.Since(start)
+		r := app.Inspect(cmd.Context(), s, st, minSev, time.Now(), log)
+		log.Info("inspection done", "cluster", r.Cluster, "findings", r.Summary.Firing, "unknown", r.Summary.Unknown,
+			"collect", collected.Round(time.Millisecond), "total", time.Since(start).Round(time.Millisecond), "api_requests", reqs.Load())
+		opt := report.Options{Verbose: o.evidence, Width: 80}
+		if fd, ok := g.stdout.(*os.File); ok && term.IsTerminal(int(fd.Fd())) {
+			if w, _, err := term.GetSize(int(fd.Fd())); err == nil && w > 40 {
+				opt.Width = w
+			}
+			opt.Color = o.color != "never" && os.Getenv("NO_COLOR") == ""
+		}
+		if o.color == "always" {
+			opt.Color = true
+		}
+		if err := report.Render(g.stdout, o.output, r, opt); err != nil {
+			return err
+		}
+		if failSev != "" {
+			for _, f := range r.Findings {
+				if f.Status == checks.Firing && f.Severity.Rank() >= failSev.Rank() {
+					return &ExitError{Code: ExitFindings}
+				}
+			}
+		}
+		return nil
+	}
+	return cmd
+}
+
+func validFormat(f string) bool {
+	for _, x := range report.Formats {
+		if f == x {
+			return true
+		}
+	}
+	return f == "md"
+}
