@@ -106,6 +106,7 @@ func walk(file string, n *yaml.Node, t reflect.Type, path string, pos Positions,
 				continue
 			}
 			walk(file, v, f.Type, join(path, k.Value), pos, errs)
+			keyPos(file, k, v, join(path, k.Value), pos)
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
@@ -114,6 +115,7 @@ func walk(file string, n *yaml.Node, t reflect.Type, path string, pos Positions,
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			walk(file, n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), pos, errs)
+			keyPos(file, n.Content[i], n.Content[i+1], join(path, n.Content[i].Value), pos)
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
@@ -139,6 +141,14 @@ func walk(file string, n *yaml.Node, t reflect.Type, path string, pos Positions,
 		if n.Kind != yaml.ScalarNode {
 			*errs = append(*errs, fmt.Errorf("%s: %s: want a string, got %s", at(file, n), name(path), kindOf(n)))
 		}
+	}
+}
+
+// keyPos locates a mapping or list value at its key, where a reader looks
+// for it; scalars keep the value's own position.
+func keyPos(file string, k, v *yaml.Node, path string, pos Positions) {
+	if v.Kind == yaml.MappingNode || v.Kind == yaml.SequenceNode {
+		pos[path] = at(file, k)
 	}
 }
 

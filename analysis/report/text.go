@@ -109,15 +109,19 @@ func Table(w io.Writer, r *Report, opt Options) error {
 				gaps = append(gaps, fmt.Sprintf("%s (%s)", c.Kind, c.Reason))
 			}
 		}
-		b.WriteString(p.paint(ansiBold+ansiRed, wrap("coverage INCOMPLETE, could not read: "+strings.Join(gaps, ", "), width, "  ")) + "\n")
+		b.WriteString(p.paint(ansiBold+ansiRed, hang("coverage INCOMPLETE, could not read: "+strings.Join(gaps, ", "), width, "  ")) + "\n")
 	}
 	for _, s := range r.ExpiredSuppressions {
-		fmt.Fprintf(&b, "%s\n", wrap(fmt.Sprintf("expired suppression (%s, %s): %s, no longer applied", s.Check, s.Expires.Format("2006-01-02"), s.Where), width, "  "))
+		fmt.Fprintf(&b, "%s\n", hang(fmt.Sprintf("expired suppression of %s (%q, expired %s, %s) no longer applies", s.Check, s.Reason, s.Expires.Format("2006-01-02"), s.Where), width, "  "))
 	}
 
 	groups := Groups(r.Findings)
 	if len(groups) == 0 && r.Summary.Unknown == 0 {
-		b.WriteString("\n" + p.paint(ansiGreen, "no findings") + "\n")
+		if r.Score == nil {
+			b.WriteString("\n" + p.paint(ansiBold+ansiRed, "nothing could be inspected: health unknown") + "\n")
+		} else {
+			b.WriteString("\n" + p.paint(ansiGreen, "no findings") + "\n")
+		}
 	}
 	for _, g := range groups {
 		b.WriteString("\n")
@@ -156,7 +160,7 @@ func Table(w io.Writer, r *Report, opt Options) error {
 			}
 			parts = append(parts, fmt.Sprintf("%s %s (%.0f)", n.Name, n.Grade, n.Score))
 		}
-		b.WriteString("\n" + wrap("worst namespaces: "+strings.Join(parts, ", "), width, "  ") + "\n")
+		b.WriteString("\n" + hang("worst namespaces: "+strings.Join(parts, ", "), width, "  ") + "\n")
 	}
 	if len(r.Nodes) > 0 {
 		var parts []string
@@ -166,7 +170,7 @@ func Table(w io.Writer, r *Report, opt Options) error {
 			}
 			parts = append(parts, fmt.Sprintf("%s %s (%.0f)", n.Name, n.Grade, n.Score))
 		}
-		b.WriteString(wrap("worst nodes: "+strings.Join(parts, ", "), width, "  ") + "\n")
+		b.WriteString(hang("worst nodes: "+strings.Join(parts, ", "), width, "  ") + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -216,6 +220,11 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// hang wraps s like wrap but without indenting its first line.
+func hang(s string, width int, indent string) string {
+	return strings.TrimPrefix(wrap(indent+s, width, indent), indent)
 }
 
 // wrap breaks s into lines of at most width runes; continuation lines and

@@ -167,7 +167,7 @@ func (l *loader) jsonStream(name string, data []byte) (*snapshot.Snapshot, error
 			return s, nil
 		}
 		line, col := snapshot.LineCol(data, start)
-		if err := l.object(fmt.Sprintf("%s:%d:%d", name, line, col), h, raw); err != nil {
+		if err := l.object(fmt.Sprintf("%s:%d:%d", name, line, col), nil, h, raw); err != nil {
 			return nil, err
 		}
 	}
@@ -176,7 +176,8 @@ func (l *loader) jsonStream(name string, data []byte) (*snapshot.Snapshot, error
 func posErr(name string, data []byte, err error, start int64) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		line, col := snapshot.LineCol(data, start+se.Offset)
+		// Offset counts the offending byte itself.
+		line, col := snapshot.LineCol(data, start+se.Offset-1)
 		return fmt.Errorf("%s:%d:%d: %s", name, line, col, se.Error())
 	}
 	line, col := snapshot.LineCol(data, start)
@@ -214,10 +215,21 @@ func (l *loader) yamlDocs(name string, data []byte) error {
 			return fmt.Errorf("%s:%d:%d: not a Kubernetes object: %w", name, node.Line, node.Column, err)
 		}
 		line, col := node.Line, node.Column
+		root := &node
 		if len(node.Content) > 0 {
-			line, col = node.Content[0].Line, node.Content[0].Column
+			root = node.Content[0]
+			line, col = root.Line, root.Column
 		}
-		if err := l.object(fmt.Sprintf("%s:%d:%d", name, line, col), h, raw); err != nil {
+		itemAt := func(i int) string {
+			for k := 0; root.Kind == yaml.MappingNode && k+1 < len(root.Content); k += 2 {
+				if root.Content[k].Value == "items" && i < len(root.Content[k+1].Content) {
+					it := root.Content[k+1].Content[i]
+					return fmt.Sprintf("%s:%d:%d", name, it.Line, it.Column)
+				}
+			}
+			return fmt.Sprintf("%s:%d:%d", name, line, col)
+		}
+		if err := l.object(fmt.Sprintf("%s:%d:%d", name, line, col), itemAt, h, raw); err != nil {
 			return err
 		}
 	}
@@ -247,7 +259,9 @@ func jsonable(v any) any {
 	return v
 }
 
-func (l *loader) object(where string, h header, raw []byte) error {
+// object adds one object or every item of a List; itemAt, when set, gives
+// an item's position in the file.
+func (l *loader) object(where string, itemAt func(int) string, h header, raw []byte) error {
 	if h.Kind == "" {
 		return fmt.Errorf("%s: object has no kind", where)
 	}
@@ -256,6 +270,10 @@ func (l *loader) object(where string, h header, raw []byte) error {
 			l.seen[k] = true
 		}
 		for i, item := range h.Items {
+			at := where
+			if itemAt != nil {
+				at = itemAt(i)
+			}
 			var ih header
 			if err := json.Unmarshal(item, &ih); err != nil {
 				return fmt.Errorf("%s: items[%d]: %w", where, i, err)
@@ -265,7 +283,7 @@ func (l *loader) object(where string, h header, raw []byte) error {
 				ih.Kind = strings.TrimSuffix(h.Kind, "List")
 				ih.APIVersion = h.APIVersion
 			}
-			if err := l.one(fmt.Sprintf("%s: items[%d]", where, i), ih, item); err != nil {
+			if err := l.one(fmt.Sprintf("%s: items[%d]", at, i), ih, item); err != nil {
 				return err
 			}
 		}

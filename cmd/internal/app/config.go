@@ -68,8 +68,13 @@ func Configure(cfg *rules.Config) (Settings, error) {
 				}
 			}
 			if len(cc.Params) > 0 {
-				for name, v := range cc.Params {
-					if _, err := checks.ResolveParams(m, map[string]string{name: v}); err != nil {
+				names := make([]string, 0, len(cc.Params))
+				for name := range cc.Params {
+					names = append(names, name)
+				}
+				sort.Strings(names)
+				for _, name := range names {
+					if _, err := checks.ResolveParams(m, map[string]string{name: cc.Params[name]}); err != nil {
 						errs = append(errs, fmt.Errorf("%s: %w", cfg.Positions.Pos(path+".params."+name), err))
 					}
 				}
