@@ -171,6 +171,9 @@ func (r *Runner) runOne(ctx context.Context, s *snapshot.Snapshot, ix *Index, c 
 			if o.f[i].Status == "" {
 				o.f[i].Status = Firing
 			}
+			if o.f[i].Evidence == nil {
+				o.f[i].Evidence = []Evidence{}
+			}
 		}
 		run.Findings = len(o.f)
 		run.Result = ResultOK

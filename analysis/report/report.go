@@ -15,8 +15,14 @@ import (
 	"github.com/kubepatrol/patrol/collectors/snapshot"
 )
 
+// Schema names the JSON form of a report; it changes only on an
+// incompatible change (fields are added, never renamed or removed, within
+// one schema).
+const Schema = "kubepatrol.io/report/v1"
+
 // Report is one inspection of one cluster.
 type Report struct {
+	Schema      string    `json:"schema"`
 	Cluster     string    `json:"cluster"`
 	CollectedAt time.Time `json:"collectedAt"`
 	SnapshotID  string    `json:"snapshotID"`
@@ -73,6 +79,9 @@ type Input struct {
 func Build(in Input) *Report {
 	s := in.Snapshot
 	fs, silenced, expired := analysis.Suppress(in.Result.Findings, in.Suppressions, in.Now)
+	// Score before the display filter: --severity changes what is shown,
+	// not how healthy the cluster is.
+	sc := analysis.Compute(s, fs)
 	if in.MinSeverity != "" {
 		kept := fs[:0:0]
 		for _, f := range fs {
@@ -86,6 +95,7 @@ func Build(in Input) *Report {
 		fs = []checks.Finding{}
 	}
 	r := &Report{
+		Schema:  Schema,
 		Cluster: s.Cluster, CollectedAt: s.CollectedAt, SnapshotID: s.ID, Source: string(s.Source),
 		Version: s.Version, Grade: "?", Complete: true, Coverage: s.Coverage, Findings: fs,
 		Suppressed: silenced, ExpiredSuppressions: expired, Checks: in.Result.Runs, TraceID: in.TraceID,
@@ -98,7 +108,9 @@ func Build(in Input) *Report {
 			r.Complete = false
 		}
 	}
-	sc := analysis.Compute(s, fs)
+	if r.Checks == nil {
+		r.Checks = []checks.Run{}
+	}
 	if sc.Cluster != nil {
 		v := sc.Cluster.Score
 		r.Score, r.Grade = &v, sc.Cluster.Grade
