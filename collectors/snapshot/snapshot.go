@@ -39,6 +39,9 @@ type Snapshot struct {
 	// ControlPlane is what a live collector learnt from the API server
 	// itself; nil for recorded snapshots.
 	ControlPlane *ControlPlane `json:"controlPlane,omitempty"`
+	// Metrics holds metric samples and series from Prometheus or direct
+	// /metrics scrapes; nil when none were collected.
+	Metrics *Metrics `json:"metrics,omitempty"`
 
 	Namespaces     []Namespace            `json:"namespaces,omitempty"`
 	Nodes          []Node                 `json:"nodes,omitempty"`
