@@ -42,8 +42,9 @@ e2e: ## end-to-end suite against a real local control plane (builds it on first 
 	$(GO) test -count=1 -tags e2e -timeout 40m ./e2e/...
 
 .PHONY: bench
-bench: ## engine benchmarks on a generated 5,000-node / 150,000-pod fleet
-	$(GO) run ./e2e/cmd/benchreport
+bench: build ## engine figures on a generated 5,000-node / 150,000-pod fleet, plus the Go benchmarks
+	$(GO) run ./e2e/benchreport -patrol $(BIN)/patrol
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./checks/... ./collectors/...
 
 .PHONY: lint
 lint: ## go vet, gofmt and go mod tidy must be clean

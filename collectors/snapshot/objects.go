@@ -10,7 +10,7 @@ type Meta struct {
 	ResourceVersion   string            `json:"resourceVersion,omitempty"`
 	Generation        int64             `json:"generation,omitempty"`
 	CreationTimestamp time.Time         `json:"creationTimestamp"`
-	DeletionTimestamp *time.Time        `json:"deletionTimestamp,omitempty"`
+	DeletionTimestamp *time.Time        `json:"deletionTimestamp,omitzero"`
 	Labels            map[string]string `json:"labels,omitempty"`
 	// Annotations keeps only the keys checks read (see KeptAnnotations).
 	Annotations map[string]string `json:"annotations,omitempty"`
@@ -60,9 +60,9 @@ type Condition struct {
 	Status             string    `json:"status"`
 	Reason             string    `json:"reason,omitempty"`
 	Message            string    `json:"message,omitempty"`
-	LastTransitionTime time.Time `json:"lastTransitionTime,omitempty"`
-	LastHeartbeatTime  time.Time `json:"lastHeartbeatTime,omitempty"`
-	LastUpdateTime     time.Time `json:"lastUpdateTime,omitempty"`
+	LastTransitionTime time.Time `json:"lastTransitionTime,omitzero"`
+	LastHeartbeatTime  time.Time `json:"lastHeartbeatTime,omitzero"`
+	LastUpdateTime     time.Time `json:"lastUpdateTime,omitzero"`
 }
 
 // FindCondition returns the condition of type t.
@@ -163,7 +163,7 @@ type Taint struct {
 	Key       string     `json:"key"`
 	Value     string     `json:"value,omitempty"`
 	Effect    string     `json:"effect"`
-	TimeAdded *time.Time `json:"timeAdded,omitempty"`
+	TimeAdded *time.Time `json:"timeAdded,omitzero"`
 }
 
 // Node is a node.
@@ -209,7 +209,7 @@ type Pod struct {
 	Reason            string            `json:"reason,omitempty"`
 	Message           string            `json:"message,omitempty"`
 	QOSClass          string            `json:"qosClass,omitempty"`
-	StartTime         *time.Time        `json:"startTime,omitempty"`
+	StartTime         *time.Time        `json:"startTime,omitzero"`
 	Conditions        []Condition       `json:"conditions,omitempty"`
 	InitContainers    []Container       `json:"initContainers,omitempty"`
 	Containers        []Container       `json:"containers,omitempty"`
@@ -229,8 +229,8 @@ type Container struct {
 	Ready        bool           `json:"ready,omitempty"`
 	Started      *bool          `json:"started,omitempty"`
 	RestartCount int32          `json:"restartCount,omitempty"`
-	State        ContainerState `json:"state"`
-	LastState    ContainerState `json:"lastState"`
+	State        ContainerState `json:"state,omitzero"`
+	LastState    ContainerState `json:"lastState,omitzero"`
 	// HasStatus is false when the kubelet has not reported this container.
 	HasStatus bool `json:"hasStatus,omitempty"`
 	// Sidecar marks a restartable init container (restartPolicy: Always).
@@ -251,8 +251,8 @@ type ContainerState struct {
 	Message    string     `json:"message,omitempty"`
 	ExitCode   int32      `json:"exitCode,omitempty"`
 	Signal     int32      `json:"signal,omitempty"`
-	StartedAt  *time.Time `json:"startedAt,omitempty"`
-	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	StartedAt  *time.Time `json:"startedAt,omitzero"`
+	FinishedAt *time.Time `json:"finishedAt,omitzero"`
 }
 
 // Event is a core/v1 Event (or events.k8s.io/v1, projected the same way).
@@ -265,7 +265,7 @@ type Event struct {
 	Message   string    `json:"message,omitempty"`
 	Source    string    `json:"source,omitempty"`
 	Count     int32     `json:"count,omitempty"`
-	FirstTime time.Time `json:"firstTime,omitempty"`
+	FirstTime time.Time `json:"firstTime,omitzero"`
 	LastTime  time.Time `json:"lastTime"`
 }
 
@@ -351,8 +351,8 @@ type Job struct {
 	Active                int32       `json:"active,omitempty"`
 	Succeeded             int32       `json:"succeeded,omitempty"`
 	Failed                int32       `json:"failed,omitempty"`
-	StartTime             *time.Time  `json:"startTime,omitempty"`
-	CompletionTime        *time.Time  `json:"completionTime,omitempty"`
+	StartTime             *time.Time  `json:"startTime,omitzero"`
+	CompletionTime        *time.Time  `json:"completionTime,omitzero"`
 	Conditions            []Condition `json:"conditions,omitempty"`
 }
 
@@ -363,8 +363,8 @@ type CronJob struct {
 	TimeZone           string     `json:"timeZone,omitempty"`
 	Suspend            bool       `json:"suspend,omitempty"`
 	Active             int        `json:"active,omitempty"`
-	LastScheduleTime   *time.Time `json:"lastScheduleTime,omitempty"`
-	LastSuccessfulTime *time.Time `json:"lastSuccessfulTime,omitempty"`
+	LastScheduleTime   *time.Time `json:"lastScheduleTime,omitzero"`
+	LastSuccessfulTime *time.Time `json:"lastSuccessfulTime,omitzero"`
 }
 
 // HPA is an autoscaling/v2 HorizontalPodAutoscaler.
@@ -376,7 +376,7 @@ type HPA struct {
 	MaxReplicas     int32       `json:"maxReplicas"`
 	CurrentReplicas int32       `json:"currentReplicas"`
 	DesiredReplicas int32       `json:"desiredReplicas"`
-	LastScaleTime   *time.Time  `json:"lastScaleTime,omitempty"`
+	LastScaleTime   *time.Time  `json:"lastScaleTime,omitzero"`
 	Conditions      []Condition `json:"conditions,omitempty"`
 }
 
@@ -480,8 +480,8 @@ type Lease struct {
 	Meta
 	HolderIdentity       string     `json:"holderIdentity,omitempty"`
 	LeaseDurationSeconds int32      `json:"leaseDurationSeconds,omitempty"`
-	AcquireTime          *time.Time `json:"acquireTime,omitempty"`
-	RenewTime            *time.Time `json:"renewTime,omitempty"`
+	AcquireTime          *time.Time `json:"acquireTime,omitzero"`
+	RenewTime            *time.Time `json:"renewTime,omitzero"`
 	LeaseTransitions     int32      `json:"leaseTransitions,omitempty"`
 }
 
