@@ -97,9 +97,15 @@ func (r *Runner) Run(ctx context.Context, s *snapshot.Snapshot) Result {
 	close(next)
 	wg.Wait()
 
+	ignored := ignoreAnnotations(s)
 	var all []Finding
-	for _, f := range found {
-		all = append(all, f...)
+	for _, fs := range found {
+		for _, f := range fs {
+			if ignores(ignored[f.Object.String()], f.Check) {
+				continue
+			}
+			all = append(all, f)
+		}
 	}
 	MarkPrimary(all, r.Checks)
 	Sort(all)
@@ -187,6 +193,38 @@ func (r *Runner) runOne(ctx context.Context, s *snapshot.Snapshot, ix *Index, c 
 		log.Warn("check timed out", "check", m.ID, "timeout", timeout)
 		return run, nil
 	}
+}
+
+// IgnoreAnnotation on an object silences findings about it: "true" (or
+// "*") silences every check, otherwise a comma-separated list of check IDs
+// or families ("pod.restarting,hpa").
+const IgnoreAnnotation = "kubepatrol.io/ignore"
+
+func ignoreAnnotations(s *snapshot.Snapshot) map[string]string {
+	out := map[string]string{}
+	snapshot.EachMeta(s, func(k snapshot.Kind, m *snapshot.Meta) {
+		if v, ok := m.Annotations[IgnoreAnnotation]; ok {
+			out[Ref(k, m).String()] = v
+		}
+	})
+	return out
+}
+
+func ignores(v, check string) bool {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "false" {
+		return false
+	}
+	if v == "true" || v == "*" {
+		return true
+	}
+	for _, p := range strings.Split(v, ",") {
+		p = strings.TrimSuffix(strings.TrimSpace(p), ".")
+		if p != "" && (check == p || strings.HasPrefix(check, p+".")) {
+			return true
+		}
+	}
+	return false
 }
 
 func unknownFinding(s *snapshot.Snapshot, m Meta, gaps []snapshot.Coverage) Finding {

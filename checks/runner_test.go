@@ -133,3 +133,25 @@ func TestParamsAndDurations(t *testing.T) {
 		}
 	}
 }
+
+func TestIgnoreAnnotation(t *testing.T) {
+	s := nodeSnap(snapshot.SourceLive)
+	s.Nodes = append(s.Nodes,
+		snapshot.Node{Meta: snapshot.Meta{Name: "n2", Annotations: map[string]string{IgnoreAnnotation: "true"}}},
+		snapshot.Node{Meta: snapshot.Meta{Name: "n3", Annotations: map[string]string{IgnoreAnnotation: "x.other, a"}}},
+		snapshot.Node{Meta: snapshot.Meta{Name: "n4", Annotations: map[string]string{IgnoreAnnotation: "false"}}})
+	r := Runner{Checks: []Check{fires("a.one", Warning, 0), fires("b.two", Warning, 0)}}
+	got := map[string]bool{}
+	for _, f := range r.Run(context.Background(), s).Findings {
+		got[f.Check+"/"+f.Object.Name] = true
+	}
+	want := map[string]bool{"a.one/n1": true, "b.two/n1": true, "b.two/n3": true, "a.one/n4": true, "b.two/n4": true}
+	if len(got) != len(want) {
+		t.Errorf("findings %v, want %v", got, want)
+	}
+	for k := range want {
+		if !got[k] {
+			t.Errorf("missing %s", k)
+		}
+	}
+}
