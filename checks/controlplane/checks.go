@@ -7,5 +7,9 @@ import "github.com/kubepatrol/patrol/checks"
 
 // Checks lists the control-plane and cluster checks.
 func Checks() []checks.Check {
-	return []checks.Check{}
+	return []checks.Check{
+		LeaderLeaseStale, WebhookServiceUnavailable, APIServiceUnavailable,
+		QuotaNearLimit, QuotaExceeded, WarningBurst,
+		APIServerUnhealthy, CertificateExpiring,
+	}
 }

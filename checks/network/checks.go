@@ -6,5 +6,5 @@ import "github.com/kubepatrol/patrol/checks"
 
 // Checks lists the network checks.
 func Checks() []checks.Check {
-	return []checks.Check{}
+	return []checks.Check{ServiceNoEndpoints, CoreDNSUnavailable, KubeProxyUnavailable}
 }

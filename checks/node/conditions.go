@@ -152,5 +152,6 @@ var NetworkUnavailable = pressure("node.network_unavailable", "NetworkUnavailabl
 func Checks() []checks.Check {
 	return []checks.Check{
 		NotReady, Unreachable, MemoryPressure, DiskPressure, PIDPressure, NetworkUnavailable,
+		Cordoned, HeartbeatStale, KubeletVersionSkew, PodsNearCapacity, ReadinessFlapping,
 	}
 }

@@ -289,6 +289,7 @@ func Event(o *corev1.Event) snapshot.Event {
 		Name:      o.Name,
 		Involved: snapshot.ObjectRef{Kind: o.InvolvedObject.Kind, Namespace: o.InvolvedObject.Namespace,
 			Name: o.InvolvedObject.Name, UID: string(o.InvolvedObject.UID)},
+		FieldPath: o.InvolvedObject.FieldPath,
 		Type:      o.Type,
 		Reason:    o.Reason,
 		Message:   o.Message,
@@ -332,7 +333,8 @@ func EventV1(o *eventsv1.Event) snapshot.Event {
 		Name:      o.Name,
 		Involved: snapshot.ObjectRef{Kind: o.Regarding.Kind, Namespace: o.Regarding.Namespace,
 			Name: o.Regarding.Name, UID: string(o.Regarding.UID)},
-		Type: o.Type, Reason: o.Reason, Message: o.Note, Source: o.ReportingController,
+		FieldPath: o.Regarding.FieldPath,
+		Type:      o.Type, Reason: o.Reason, Message: o.Note, Source: o.ReportingController,
 		Count: 1, FirstTime: o.EventTime.Time.UTC(),
 	}
 	last := o.EventTime.Time

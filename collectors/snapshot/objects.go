@@ -260,6 +260,9 @@ type Event struct {
 	Namespace string    `json:"namespace,omitempty"`
 	Name      string    `json:"name"`
 	Involved  ObjectRef `json:"involved"`
+	// FieldPath is the part of the object the event is about, e.g.
+	// spec.containers{app}.
+	FieldPath string    `json:"fieldPath,omitempty"`
 	Type      string    `json:"type"`
 	Reason    string    `json:"reason"`
 	Message   string    `json:"message,omitempty"`

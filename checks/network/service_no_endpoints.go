@@ -1,0 +1,251 @@
+package network
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kubepatrol/patrol/checks"
+	"github.com/kubepatrol/patrol/checks/node"
+	"github.com/kubepatrol/patrol/collectors/snapshot"
+)
+
+// ServiceNoEndpoints fires on Services with a selector and no ready
+// endpoint, and says which of the usual causes it is: the selector matches
+// no pod (a typo, a relabelled Deployment, a workload scaled to zero), or
+// the pods exist and none is ready.
+var ServiceNoEndpoints = checks.New(checks.Meta{
+	ID:    "service.no_endpoints",
+	Title: "Service has no ready endpoints",
+	Description: "A Service with a selector has no ready endpoint in its EndpointSlices, so connections to it are refused or time out. " +
+		"The finding says whether the selector matches no pod at all (warning; info when the matching workload is scaled to zero or the Service is headless) or the matching pods are all not ready (critical: the backend is down).",
+	Severity: checks.Critical,
+	Requires: []snapshot.Kind{snapshot.KindService, snapshot.KindEndpointSlice, snapshot.KindPod},
+	Params: []checks.Param{
+		{Name: "for", Type: checks.Duration, Default: "3m",
+			Description: "how long the Service must be without ready endpoints (judged by its age and its pods' readiness transitions) before the check fires"},
+	},
+	Remedy:   "kubectl get endpointslices -n NAMESPACE -l kubernetes.io/service-name=NAME; compare the Service's selector with the pods' labels (kubectl get pods -n NAMESPACE --show-labels) and look at why the pods are not ready (kubectl describe pod).",
+	Priority: 40,
+}, func(ctx context.Context, env *checks.Env) []checks.Finding {
+	wait := env.Params.Duration("for")
+	var out []checks.Finding
+	for i := range env.Snap.Services {
+		svc := &env.Snap.Services[i]
+		if svc.Type == "ExternalName" || len(svc.Selector) == 0 || svc.DeletionTimestamp != nil {
+			continue
+		}
+		if env.Age(svc.CreationTimestamp) < wait {
+			continue
+		}
+		ready, total := env.Index.ReadyEndpoints(svc.Namespace, svc.Name)
+		if ready > 0 {
+			continue
+		}
+		f, ok := noEndpoints(env, svc, total, wait)
+		if ok {
+			out = append(out, f)
+		}
+	}
+	return out
+})
+
+func noEndpoints(env *checks.Env, svc *snapshot.Service, total int, wait time.Duration) (checks.Finding, bool) {
+	sel := selectorString(svc.Selector)
+	ref := checks.Ref(snapshot.KindService, &svc.Meta)
+	ev := []checks.Evidence{
+		{Type: checks.EvField, Path: "spec.selector", Value: sel},
+		{Type: checks.EvRelation, Path: "endpointslices", Value: fmt.Sprintf("0 ready of %d", total),
+			Message: plural(len(env.Index.SlicesByService[checks.NN(svc.Namespace, svc.Name)]), "EndpointSlice") + " for the Service"},
+	}
+	pods := selectedPods(env.Index, svc.Namespace, svc.Selector)
+
+	if len(pods) == 0 {
+		msg := fmt.Sprintf("Service %s/%s selects %s but no pod in namespace %s has those labels", svc.Namespace, svc.Name, sel, svc.Namespace)
+		sev := checks.Warning
+		near := nearMisses(env, svc, 3)
+		switch w := scaledToZero(env, svc); {
+		case w != "":
+			msg = fmt.Sprintf("Service %s/%s has no endpoints: %s is scaled to 0 replicas", svc.Namespace, svc.Name, w)
+			ev = append(ev, checks.Evidence{Type: checks.EvRelation, Path: "workload", Value: w, Message: "replicas: 0"})
+			sev = checks.Info
+		case len(near) > 0:
+			msg += "; closest match: " + strings.Join(near, "; ")
+			for _, n := range near {
+				ev = append(ev, checks.Evidence{Type: checks.EvRelation, Path: "pods(near miss)", Value: n,
+					Message: "pod matching all but one selector label"})
+			}
+		case svc.ClusterIP == "None":
+			// Headless Services selecting nothing are mostly discovery
+			// stubs (e.g. kube-prometheus-stack's kube-scheduler and
+			// etcd Services on managed control planes).
+			msg += " (headless Service: its DNS name resolves to nothing)"
+			sev = checks.Info
+		}
+		f := env.Finding(ref, "NoMatchingPods", msg, ev...)
+		f.Severity = sev
+		return f, true
+	}
+
+	var readyPods, notReady []*snapshot.Pod
+	var since time.Time
+	for _, p := range pods {
+		if podReady(p) && p.DeletionTimestamp == nil {
+			readyPods = append(readyPods, p)
+			continue
+		}
+		notReady = append(notReady, p)
+		if t := notReadySince(p); t.After(since) {
+			since = t
+		}
+	}
+	if len(readyPods) > 0 {
+		// Ready pods but no ready endpoint: the EndpointSlice controller
+		// skipped them (named targetPort missing on the pods) or lags.
+		var latestReady time.Time
+		for _, p := range readyPods {
+			if c, ok := snapshot.FindCondition(p.Conditions, "Ready"); ok && c.LastTransitionTime.After(latestReady) {
+				latestReady = c.LastTransitionTime
+			}
+		}
+		if !latestReady.IsZero() && env.Age(latestReady) < wait {
+			return checks.Finding{}, false
+		}
+		var ports []string
+		for _, p := range svc.Ports {
+			ports = append(ports, fmt.Sprintf("%d->%s", p.Port, p.TargetPort))
+		}
+		msg := fmt.Sprintf("Service %s/%s has no ready endpoint although %s matching %s %s ready; check that its targetPorts (%s) exist on the pods' containers and that the EndpointSlice controller runs",
+			svc.Namespace, svc.Name, plural(len(readyPods), "pod"), sel, isAre(len(readyPods)), strings.Join(ports, ", "))
+		for j, p := range readyPods {
+			if j == 3 {
+				break
+			}
+			ev = append(ev, podEvidence(p))
+		}
+		f := env.Finding(ref, "EndpointsMissing", msg, ev...)
+		f.Severity = checks.Warning
+		return f, true
+	}
+	if !since.IsZero() && env.Age(since) < wait {
+		// A rollout or restart still inside its grace period.
+		return checks.Finding{}, false
+	}
+	sort.SliceStable(notReady, func(a, b int) bool { return notReady[a].Name < notReady[b].Name })
+	dur := ""
+	if !since.IsZero() {
+		dur = " for " + node.Round(env.Age(since))
+	}
+	what := fmt.Sprintf("none of its %d pods is ready", len(notReady))
+	if len(notReady) == 1 {
+		what = "its only pod is not ready"
+	}
+	msg := fmt.Sprintf("Service %s/%s has had no ready endpoint%s: %s (%s)",
+		svc.Namespace, svc.Name, dur, what, podList(notReady, 3))
+	for j, p := range notReady {
+		if j == 5 {
+			break
+		}
+		ev = append(ev, podEvidence(p))
+	}
+	f := env.Finding(ref, "NoReadyEndpoints", msg, ev...)
+	if !since.IsZero() {
+		f.Since = at(since)
+	}
+	return f, true
+}
+
+// scaledToZero names a Deployment or StatefulSet of the Service's
+// namespace that is scaled to zero and whose pods the Service would select.
+func scaledToZero(env *checks.Env, svc *snapshot.Service) string {
+	covers := func(s *snapshot.Selector) bool {
+		return s != nil && snapshot.MatchesMap(svc.Selector, s.MatchLabels)
+	}
+	for i := range env.Snap.Deployments {
+		d := &env.Snap.Deployments[i]
+		if d.Namespace == svc.Namespace && d.Replicas == 0 && covers(d.Selector) {
+			return "Deployment " + d.Name
+		}
+	}
+	for i := range env.Snap.StatefulSets {
+		s := &env.Snap.StatefulSets[i]
+		if s.Namespace == svc.Namespace && s.Replicas == 0 && covers(s.Selector) {
+			return "StatefulSet " + s.Name
+		}
+	}
+	return ""
+}
+
+// nearMisses describes up to n distinct label differences of pods that
+// match every selector label but one: the usual typo or relabelling.
+func nearMisses(env *checks.Env, svc *snapshot.Service, n int) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range env.Index.PodsByNamespace[svc.Namespace] {
+		if terminal(p) {
+			continue
+		}
+		var miss []string
+		similar := true
+		for k, v := range svc.Selector {
+			if got, ok := p.Labels[k]; !ok {
+				miss = append(miss, fmt.Sprintf("%s has no label %s", p.Name, k))
+				// A missing key says little when it is the only key.
+				similar = similar && len(svc.Selector) > 1
+			} else if got != v {
+				miss = append(miss, fmt.Sprintf("%s has %s=%s, not %s", p.Name, k, got, v))
+				similar = similar && alike(got, v)
+			}
+		}
+		if len(miss) != 1 || !similar {
+			continue
+		}
+		// Deduplicate by the difference, not the pod: replicas look alike.
+		key := strings.TrimPrefix(miss[0], p.Name)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, "pod "+miss[0])
+		if len(out) == n {
+			break
+		}
+	}
+	return out
+}
+
+// alike reports whether two label values look like a typo or a rename of
+// each other: one contains the other, or they are a few edits apart.
+func alike(a, b string) bool {
+	if strings.Contains(a, b) || strings.Contains(b, a) {
+		return true
+	}
+	limit := 1
+	if n := min(len(a), len(b)); n >= 5 {
+		limit = max(2, n/3)
+	}
+	return editDistance(a, b) <= limit
+}
+
+// editDistance is the Levenshtein distance of two short strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
