@@ -420,6 +420,13 @@ func StatefulSet(o *appsv1.StatefulSet) snapshot.StatefulSet {
 		CurrentRevision:    o.Status.CurrentRevision,
 		UpdateRevision:     o.Status.UpdateRevision,
 	}
+	if ru := o.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
+		s.Partition = *ru.Partition
+	}
+	s.PodManagementPolicy = string(o.Spec.PodManagementPolicy)
+	if o.Spec.Ordinals != nil {
+		s.OrdinalsStart = o.Spec.Ordinals.Start
+	}
 	for _, c := range o.Status.Conditions {
 		s.Conditions = append(s.Conditions, appsConds(c.Type, c.Status, c.Reason, c.Message, c.LastTransitionTime, metav1.Time{}))
 	}
@@ -441,6 +448,9 @@ func DaemonSet(o *appsv1.DaemonSet) snapshot.DaemonSet {
 		NumberAvailable:        o.Status.NumberAvailable,
 		NumberUnavailable:      o.Status.NumberUnavailable,
 		UpdatedNumberScheduled: o.Status.UpdatedNumberScheduled,
+	}
+	for _, t := range o.Spec.Template.Spec.Tolerations {
+		d.Tolerations = append(d.Tolerations, snapshot.Toleration{Key: t.Key, Operator: string(t.Operator), Value: t.Value, Effect: string(t.Effect)})
 	}
 	for _, c := range o.Status.Conditions {
 		d.Conditions = append(d.Conditions, appsConds(c.Type, c.Status, c.Reason, c.Message, c.LastTransitionTime, metav1.Time{}))
@@ -550,12 +560,13 @@ func PVC(o *corev1.PersistentVolumeClaim) snapshot.PVC {
 // PV projects a PersistentVolume.
 func PV(o *corev1.PersistentVolume) snapshot.PV {
 	p := snapshot.PV{
-		Meta:             Meta(&o.ObjectMeta),
-		StorageClassName: o.Spec.StorageClassName,
-		ReclaimPolicy:    string(o.Spec.PersistentVolumeReclaimPolicy),
-		Phase:            string(o.Status.Phase),
-		Reason:           o.Status.Reason,
-		Message:          o.Status.Message,
+		Meta:                    Meta(&o.ObjectMeta),
+		StorageClassName:        o.Spec.StorageClassName,
+		ReclaimPolicy:           string(o.Spec.PersistentVolumeReclaimPolicy),
+		Phase:                   string(o.Status.Phase),
+		Reason:                  o.Status.Reason,
+		Message:                 o.Status.Message,
+		LastPhaseTransitionTime: tp(o.Status.LastPhaseTransitionTime),
 	}
 	if q, ok := o.Spec.Capacity[corev1.ResourceStorage]; ok {
 		p.Capacity = q.Value()

@@ -127,6 +127,10 @@ type header struct {
 	Kind       string            `json:"kind"`
 	Schema     string            `json:"schema"`
 	Items      []json.RawMessage `json:"items"`
+	// ServerVersion is set in `kubectl version -o json|yaml` output.
+	ServerVersion *struct {
+		GitVersion string `json:"gitVersion"`
+	} `json:"serverVersion"`
 }
 
 // file loads one file; it returns a snapshot when the file is kubepatrol's
@@ -262,6 +266,10 @@ func jsonable(v any) any {
 // object adds one object or every item of a List; itemAt, when set, gives
 // an item's position in the file.
 func (l *loader) object(where string, itemAt func(int) string, h header, raw []byte) error {
+	if h.Kind == "" && h.ServerVersion != nil {
+		l.s.Version = h.ServerVersion.GitVersion
+		return nil
+	}
 	if h.Kind == "" {
 		return fmt.Errorf("%s: object has no kind", where)
 	}

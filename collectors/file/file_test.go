@@ -26,6 +26,9 @@ func TestClusterInfoDumpFolder(t *testing.T) {
 	if want := time.Date(2026, 3, 2, 9, 59, 30, 0, time.UTC); !s.CollectedAt.Equal(want) {
 		t.Errorf("CollectedAt = %s, want %s", s.CollectedAt, want)
 	}
+	if s.Version != "v1.32.2" {
+		t.Errorf("server version from kubectl version -o json = %q", s.Version)
+	}
 	if s.Cluster != "dump" || s.Source != snapshot.SourceFile || s.ID == "" {
 		t.Errorf("cluster %q source %q id %q", s.Cluster, s.Source, s.ID)
 	}

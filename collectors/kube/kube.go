@@ -95,10 +95,11 @@ func Collect(ctx context.Context, cfg *rest.Config, opt Options) (*snapshot.Snap
 	}
 
 	s := &snapshot.Snapshot{
-		Schema:  snapshot.SchemaVersion,
-		ID:      newID(),
-		Cluster: opt.Cluster,
-		Source:  snapshot.SourceLive,
+		Schema:    snapshot.SchemaVersion,
+		ID:        newID(),
+		Cluster:   opt.Cluster,
+		Source:    snapshot.SourceLive,
+		Namespace: opt.Namespace,
 	}
 	start := time.Now()
 

@@ -166,6 +166,33 @@ type Taint struct {
 	TimeAdded *time.Time `json:"timeAdded,omitzero"`
 }
 
+// Toleration is a pod toleration.
+type Toleration struct {
+	Key      string `json:"key,omitempty"`
+	Operator string `json:"operator,omitempty"`
+	Value    string `json:"value,omitempty"`
+	Effect   string `json:"effect,omitempty"`
+}
+
+// Tolerates reports whether the toleration tolerates the taint, with the
+// scheduler's rules (empty key with Exists tolerates everything; empty
+// effect matches every effect).
+func (t Toleration) Tolerates(taint Taint) bool {
+	if t.Effect != "" && t.Effect != taint.Effect {
+		return false
+	}
+	if t.Key == "" {
+		return t.Operator == "Exists"
+	}
+	if t.Key != taint.Key {
+		return false
+	}
+	if t.Operator == "Exists" {
+		return true
+	}
+	return t.Value == taint.Value
+}
+
 // Node is a node.
 type Node struct {
 	Meta
@@ -311,36 +338,43 @@ type ReplicaSet struct {
 // StatefulSet is an apps/v1 StatefulSet.
 type StatefulSet struct {
 	Meta
-	Replicas           int32       `json:"replicas"`
-	Selector           *Selector   `json:"selector,omitempty"`
-	ServiceName        string      `json:"serviceName,omitempty"`
-	UpdateStrategy     string      `json:"updateStrategy,omitempty"`
-	ObservedGeneration int64       `json:"observedGeneration,omitempty"`
-	StatusReplicas     int32       `json:"statusReplicas,omitempty"`
-	ReadyReplicas      int32       `json:"readyReplicas,omitempty"`
-	AvailableReplicas  int32       `json:"availableReplicas,omitempty"`
-	CurrentReplicas    int32       `json:"currentReplicas,omitempty"`
-	UpdatedReplicas    int32       `json:"updatedReplicas,omitempty"`
-	CurrentRevision    string      `json:"currentRevision,omitempty"`
-	UpdateRevision     string      `json:"updateRevision,omitempty"`
-	Conditions         []Condition `json:"conditions,omitempty"`
+	Replicas       int32     `json:"replicas"`
+	Selector       *Selector `json:"selector,omitempty"`
+	ServiceName    string    `json:"serviceName,omitempty"`
+	UpdateStrategy string    `json:"updateStrategy,omitempty"`
+	// Partition is the RollingUpdate partition: ordinals below it keep
+	// the current revision on purpose.
+	Partition           int32       `json:"partition,omitempty"`
+	PodManagementPolicy string      `json:"podManagementPolicy,omitempty"`
+	OrdinalsStart       int32       `json:"ordinalsStart,omitempty"`
+	ObservedGeneration  int64       `json:"observedGeneration,omitempty"`
+	StatusReplicas      int32       `json:"statusReplicas,omitempty"`
+	ReadyReplicas       int32       `json:"readyReplicas,omitempty"`
+	AvailableReplicas   int32       `json:"availableReplicas,omitempty"`
+	CurrentReplicas     int32       `json:"currentReplicas,omitempty"`
+	UpdatedReplicas     int32       `json:"updatedReplicas,omitempty"`
+	CurrentRevision     string      `json:"currentRevision,omitempty"`
+	UpdateRevision      string      `json:"updateRevision,omitempty"`
+	Conditions          []Condition `json:"conditions,omitempty"`
 }
 
 // DaemonSet is an apps/v1 DaemonSet.
 type DaemonSet struct {
 	Meta
-	Selector               *Selector         `json:"selector,omitempty"`
-	NodeSelector           map[string]string `json:"nodeSelector,omitempty"`
-	UpdateStrategy         string            `json:"updateStrategy,omitempty"`
-	ObservedGeneration     int64             `json:"observedGeneration,omitempty"`
-	DesiredNumberScheduled int32             `json:"desiredNumberScheduled"`
-	CurrentNumberScheduled int32             `json:"currentNumberScheduled"`
-	NumberMisscheduled     int32             `json:"numberMisscheduled,omitempty"`
-	NumberReady            int32             `json:"numberReady"`
-	NumberAvailable        int32             `json:"numberAvailable,omitempty"`
-	NumberUnavailable      int32             `json:"numberUnavailable,omitempty"`
-	UpdatedNumberScheduled int32             `json:"updatedNumberScheduled,omitempty"`
-	Conditions             []Condition       `json:"conditions,omitempty"`
+	Selector     *Selector         `json:"selector,omitempty"`
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// Tolerations are the pod template's tolerations.
+	Tolerations            []Toleration `json:"tolerations,omitempty"`
+	UpdateStrategy         string       `json:"updateStrategy,omitempty"`
+	ObservedGeneration     int64        `json:"observedGeneration,omitempty"`
+	DesiredNumberScheduled int32        `json:"desiredNumberScheduled"`
+	CurrentNumberScheduled int32        `json:"currentNumberScheduled"`
+	NumberMisscheduled     int32        `json:"numberMisscheduled,omitempty"`
+	NumberReady            int32        `json:"numberReady"`
+	NumberAvailable        int32        `json:"numberAvailable,omitempty"`
+	NumberUnavailable      int32        `json:"numberUnavailable,omitempty"`
+	UpdatedNumberScheduled int32        `json:"updatedNumberScheduled,omitempty"`
+	Conditions             []Condition  `json:"conditions,omitempty"`
 }
 
 // Job is a batch/v1 Job.
@@ -419,6 +453,9 @@ type PV struct {
 	Phase            string     `json:"phase,omitempty"`
 	Reason           string     `json:"reason,omitempty"`
 	Message          string     `json:"message,omitempty"`
+	// LastPhaseTransitionTime is when the volume entered its phase
+	// (Kubernetes ≥ 1.29).
+	LastPhaseTransitionTime *time.Time `json:"lastPhaseTransitionTime,omitempty"`
 }
 
 // StorageClass is a storage.k8s.io/v1 StorageClass.

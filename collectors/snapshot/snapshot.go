@@ -28,11 +28,14 @@ const (
 
 // Snapshot is one cluster at one moment. Treat it as read-only.
 type Snapshot struct {
-	Schema      string    `json:"schema"`
-	ID          string    `json:"id"`
-	Cluster     string    `json:"cluster"`
-	Source      Source    `json:"source"`
-	Version     string    `json:"version,omitempty"`
+	Schema  string `json:"schema"`
+	ID      string `json:"id"`
+	Cluster string `json:"cluster"`
+	Source  Source `json:"source"`
+	Version string `json:"version,omitempty"`
+	// Namespace is set when only one namespace's objects were collected:
+	// the absence of a namespaced object elsewhere then proves nothing.
+	Namespace   string    `json:"namespace,omitempty"`
 	CollectedAt time.Time `json:"collectedAt"`
 	// Coverage lists what could not be read, one entry per kind or source.
 	Coverage []Coverage `json:"coverage,omitempty"`
