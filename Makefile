@@ -34,7 +34,7 @@ test: deps lint test-unit e2e ## everything CI runs: lint, unit tests, e2e again
 
 .PHONY: test-unit
 test-unit: ## unit and golden tests (go test ./...)
-	KUBEPATROL_REQUIRE_CHROMIUM=1 $(GO) test -count=1 ./...
+	KUBEPATROL_REQUIRE_CHROMIUM=1 KUBEPATROL_REQUIRE_PROMTOOL=1 KUBEPATROL_REQUIRE_KUBECTL=1 $(GO) test -count=1 ./...
 
 .PHONY: e2e
 e2e: ## end-to-end suite against a real local control plane (builds it on first use)
@@ -54,6 +54,12 @@ lint: ## go vet, gofmt and go mod tidy must be clean
 	 $(GO) mod tidy; \
 	 if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changed go.mod/go.sum:"; git --no-pager diff -- go.mod go.sum; \
 	   cp /tmp/kubepatrol.go.mod.bak go.mod; cp /tmp/kubepatrol.go.sum.bak go.sum; exit 1; fi
+
+.PHONY: rules
+rules: ## check and unit-test the Prometheus rules, the dashboards' PromQL and the deploy manifests
+	promtool check rules rules/prometheus/patrol.rules.yaml
+	promtool test rules rules/prometheus/*_test.yaml
+	KUBEPATROL_REQUIRE_PROMTOOL=1 KUBEPATROL_REQUIRE_KUBECTL=1 $(GO) test -count=1 ./rules ./dashboards ./deploy
 
 .PHONY: cluster-up
 cluster-up: ## start the local control plane with NODES kwok nodes (default 100)

@@ -147,7 +147,9 @@ func (c *collector) leases(ctx context.Context, into *snapshot.Snapshot) error {
 // apiServices reads APIServices as JSON: the project does not depend on
 // kube-aggregator's typed client.
 func (c *collector) apiServices(ctx context.Context, into *snapshot.Snapshot) error {
-	raw, err := c.cs.Discovery().RESTClient().Get().AbsPath("/apis/apiregistration.k8s.io/v1/apiservices").Do(ctx).Raw()
+	// The client asks for protobuf; this list is decoded as JSON.
+	raw, err := c.cs.Discovery().RESTClient().Get().AbsPath("/apis/apiregistration.k8s.io/v1/apiservices").
+		SetHeader("Accept", "application/json").Do(ctx).Raw()
 	if err != nil {
 		return err
 	}
