@@ -57,7 +57,10 @@ var APIServiceUnavailable = checks.New(checks.Meta{
 			group = strings.TrimPrefix(a.Name, a.Version+".")
 		}
 		msg := fmt.Sprintf("APIService %s (Service %s/%s) is unavailable for %s: %s", a.Name, ns, name, node.Round(age), nonEmpty(c.Message, c.Reason))
-		if !svcGap && !sliceGap {
+		if c.Reason != "" && c.Message != "" {
+			msg = fmt.Sprintf("APIService %s (Service %s/%s) is unavailable (%s) for %s: %s", a.Name, ns, name, c.Reason, node.Round(age), c.Message)
+		}
+		if !svcGap && !sliceGap && (env.Snap.Namespace == "" || env.Snap.Namespace == ns) {
 			b := serviceBackend(env, ns, name)
 			if _, text := b.describe(ns, name); text != "" && b.svc != nil {
 				// A missing Service is already what the condition says.
@@ -66,6 +69,11 @@ var APIServiceUnavailable = checks.New(checks.Meta{
 			ev = append(ev, b.evidence(ns, name)...)
 		}
 		msg += fmt.Sprintf("; requests to %s/%s and API discovery fail", group, a.Version)
+		if stuck := terminatingNamespaces(env); len(stuck) > 0 {
+			msg += fmt.Sprintf(", which keeps %s Terminating (%s)", plural(len(stuck), "namespace", "namespaces"), strings.Join(stuck, ", "))
+			ev = append(ev, checks.Evidence{Type: checks.EvRelation, Path: "namespaces", Value: strings.Join(stuck, ","),
+				Message: "namespaces being deleted: their deletion needs complete API discovery"})
+		}
 		f := env.Finding(checks.Ref(snapshot.KindAPIService, &a.Meta), nonEmpty(c.Reason, "APIServiceUnavailable"), msg, ev...)
 		f.Since = at(since)
 		out = append(out, f)
@@ -78,4 +86,21 @@ func nonEmpty(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// terminatingNamespaces names (up to five of) the namespaces being deleted.
+func terminatingNamespaces(env *checks.Env) []string {
+	var out []string
+	for i := range env.Snap.Namespaces {
+		ns := &env.Snap.Namespaces[i]
+		if ns.DeletionTimestamp == nil {
+			continue
+		}
+		if len(out) == 5 {
+			out = append(out, "…")
+			break
+		}
+		out = append(out, ns.Name)
+	}
+	return out
 }

@@ -96,8 +96,8 @@ var WarningBurst = checks.New(checks.Meta{
 		}
 		ev = append(ev, checks.Evidence{Type: checks.EvThreshold, Path: "threshold", Value: strconv.Itoa(threshold),
 			Message: "Warning events per " + node.Round(window)})
-		msg := fmt.Sprintf("%d Warning events in %s in the last %s (%s) about %d objects; most about %s (%d)",
-			t.total, where, node.Round(window), strings.Join(rs, ", "), len(t.objects), objects[0].key, objects[0].n)
+		msg := fmt.Sprintf("%d Warning events in %s in the last %s (%s) about %s; most about %s (%d)",
+			t.total, where, node.Round(window), strings.Join(rs, ", "), plural(len(t.objects), "object", "objects"), objects[0].key, objects[0].n)
 		f := env.Finding(ref, "WarningEventBurst", msg, ev...)
 		if t.total >= warnAt {
 			f.Severity = checks.Warning

@@ -58,12 +58,14 @@ func serviceBackend(env *checks.Env, ns, name string) backend {
 }
 
 // serviceSeen tells whether the snapshot can vouch that a Service it does
-// not hold does not exist. A snapshot collected for one namespace (or a
-// dump of a few namespaces) lacks the others' Services; the default
-// kubernetes Service, present in every cluster, marks a cluster-wide list.
-// A namespace missing from a complete Namespace list is gone for sure.
+// not hold does not exist: not when it was collected for one namespace only
+// (Snapshot.Namespace) and the Service lives in another. nsGone is set when
+// a complete Namespace list lacks the Service's namespace.
 func serviceSeen(env *checks.Env, ns string) (complete, nsGone bool) {
-	if _, gap := env.Snap.Gap(snapshot.KindNamespace); !gap && len(env.Snap.Namespaces) > 0 {
+	if scope := env.Snap.Namespace; scope != "" && scope != ns {
+		return false, false
+	}
+	if _, gap := env.Snap.Gap(snapshot.KindNamespace); !gap && len(env.Snap.Namespaces) > 0 && env.Snap.Namespace == "" {
 		nsGone = true
 		for i := range env.Snap.Namespaces {
 			if env.Snap.Namespaces[i].Name == ns {
@@ -71,19 +73,8 @@ func serviceSeen(env *checks.Env, ns string) (complete, nsGone bool) {
 				break
 			}
 		}
-		if nsGone {
-			return true, true
-		}
 	}
-	if env.Index.Services[checks.NN("default", "kubernetes")] != nil {
-		return true, false
-	}
-	for i := range env.Snap.Services {
-		if env.Snap.Services[i].Namespace == ns {
-			return true, false
-		}
-	}
-	return false, false
+	return true, nsGone
 }
 
 // describe says in a few words what is wrong with the backend, or "" when

@@ -25,7 +25,8 @@ var LeaderLeaseStale = checks.New(checks.Meta{
 	ID:    "controlplane.leader_lease_stale",
 	Title: "Control-plane leader lease stale",
 	Description: "The kube-system Lease of kube-scheduler, kube-controller-manager or cloud-controller-manager has not been renewed for several lease durations: no instance holds leadership, so that component's work stops cluster-wide. " +
-		"Clusters where the lease does not exist (leader election disabled, some managed control planes) stay quiet.",
+		"Clusters where the lease does not exist (leader election disabled, some managed control planes) stay quiet, and so does a lease stale for over an hour whose component the snapshot shows at work after it went stale " +
+		"(pods scheduled, pods created by controllers, nodes initialised): another instance leads through another lock and the lease is a leftover.",
 	Severity: checks.Critical,
 	Requires: []snapshot.Kind{snapshot.KindLease},
 	Params: []checks.Param{
@@ -33,11 +34,14 @@ var LeaderLeaseStale = checks.New(checks.Meta{
 			Description: "fire when the lease is older than this multiple of its leaseDurationSeconds (15s by default)"},
 		{Name: "min_age", Type: checks.Duration, Default: "30s",
 			Description: "never fire on a lease renewed more recently than this (covers a leader handing over)"},
+		{Name: "leftover_after", Type: checks.Duration, Default: "1h",
+			Description: "a lease stale for longer than this while the snapshot shows its component at work (pods scheduled or created after it went stale) is taken for a leftover of a renamed lock and not reported"},
 	},
 	Remedy:   "Check the component's pods on the control-plane nodes (kubectl -n kube-system get pods -l component=kube-scheduler; crictl ps on the node) and their logs for lost API server or etcd connectivity.",
 	Priority: 92,
 }, func(ctx context.Context, env *checks.Env) []checks.Finding {
 	factor, minAge := env.Params.Float("factor"), env.Params.Duration("min_age")
+	leftover := env.Params.Duration("leftover_after")
 	var out []checks.Finding
 	for _, ll := range leaderLeases {
 		l := env.Index.Leases[checks.NN("kube-system", ll.name)]
@@ -53,6 +57,14 @@ var LeaderLeaseStale = checks.New(checks.Meta{
 		age := env.Age(renewed)
 		if age < limit {
 			continue
+		}
+		// A component that demonstrably worked after its lease went
+		// stale leads through another lock (a renamed lease, a managed
+		// control plane): the stale object is a leftover.
+		if age >= leftover {
+			if _, ok := workedSince(env, ll.name, renewed.Add(dur)); ok {
+				continue
+			}
 		}
 		holder := l.HolderIdentity
 		reason := "LeaderLeaseExpired"
@@ -97,3 +109,52 @@ var LeaderLeaseStale = checks.New(checks.Meta{
 	}
 	return out
 })
+
+// workedSince reports whether the snapshot shows the component at work
+// after t: for kube-scheduler a pod bound by the default scheduler, for
+// kube-controller-manager a pod created by a ReplicaSet, Job, DaemonSet or
+// StatefulSet controller, for cloud-controller-manager a node that joined
+// with a provider ID and without the uninitialized taint.
+func workedSince(env *checks.Env, component string, t time.Time) (string, bool) {
+	switch component {
+	case "kube-scheduler":
+		for i := range env.Snap.Pods {
+			p := &env.Snap.Pods[i]
+			if p.SchedulerName != "" && p.SchedulerName != "default-scheduler" {
+				continue
+			}
+			if c, ok := snapshot.FindCondition(p.Conditions, "PodScheduled"); ok && c.Status == "True" && c.LastTransitionTime.After(t) {
+				return "pod " + p.Namespace + "/" + p.Name + " was scheduled at " + c.LastTransitionTime.Format(time.RFC3339), true
+			}
+		}
+	case "kube-controller-manager":
+		for i := range env.Snap.Pods {
+			p := &env.Snap.Pods[i]
+			o, ok := p.Controller()
+			if !ok || !p.CreationTimestamp.After(t) {
+				continue
+			}
+			switch o.Kind {
+			case "ReplicaSet", "Job", "DaemonSet", "StatefulSet":
+				return "pod " + p.Namespace + "/" + p.Name + " was created by its " + o.Kind + " at " + p.CreationTimestamp.Format(time.RFC3339), true
+			}
+		}
+	case "cloud-controller-manager":
+		for i := range env.Snap.Nodes {
+			n := &env.Snap.Nodes[i]
+			if !n.CreationTimestamp.After(t.Add(5*time.Minute)) || n.ProviderID == "" {
+				continue
+			}
+			initialized := true
+			for _, tt := range n.Taints {
+				if tt.Key == "node.cloudprovider.kubernetes.io/uninitialized" {
+					initialized = false
+				}
+			}
+			if initialized {
+				return "node " + n.Name + " joined and was initialised at " + n.CreationTimestamp.Format(time.RFC3339), true
+			}
+		}
+	}
+	return "", false
+}

@@ -21,7 +21,9 @@ var WebhookServiceUnavailable = checks.New(checks.Meta{
 	Description: "A validating or mutating admission webhook calls a Service that does not exist or has no ready endpoint. " +
 		"With failurePolicy Fail the API server rejects every write its rules match (critical; this can block the webhook's own pods from being recreated); with Ignore matching requests are admitted without its validation or mutation (warning). URL webhooks are not checked.",
 	Severity: checks.Critical,
-	Requires: []snapshot.Kind{snapshot.KindValidatingWebhook, snapshot.KindMutatingWebhook, snapshot.KindService, snapshot.KindEndpointSlice},
+	// Either webhook kind is enough (a dump often holds only one of them),
+	// so neither is required; the Services and their endpoints are.
+	Requires: []snapshot.Kind{snapshot.KindService, snapshot.KindEndpointSlice},
 	Params: []checks.Param{
 		{Name: "for", Type: checks.Duration, Default: "2m",
 			Description: "how long the backend must be unavailable (by the Service's age and its pods' readiness) before the check fires"},
@@ -61,7 +63,7 @@ var WebhookServiceUnavailable = checks.New(checks.Meta{
 			if b.svc == nil {
 				complete, gone := serviceSeen(env, ns)
 				if !complete {
-					// A namespace-scoped snapshot: absence proves nothing.
+					// Collected for another namespace: absence proves nothing.
 					continue
 				}
 				if gone {
@@ -106,6 +108,16 @@ var WebhookServiceUnavailable = checks.New(checks.Meta{
 		if len(bad) > 1 {
 			msg += fmt.Sprintf(" (%d webhooks of this configuration are affected)", len(bad))
 		}
+		if worst.h.FailurePolicy != "Ignore" {
+			if r, ok := webhookRejection(env, worst.h); ok {
+				msg += fmt.Sprintf("; it is rejecting creations: %s %s/%s reports %s", r.kind, r.ns, r.name, r.text)
+				if r.backend {
+					msg += " — a deadlock: the webhook's own backend cannot create its pods through it; set failurePolicy: Ignore (or delete the configuration) until it runs"
+				}
+				ev = append(ev, checks.Evidence{Type: checks.EvRelation, Path: strings.ToLower(r.kind) + "/" + r.ns + "/" + r.name,
+					Value: "rejected", Message: r.text, Time: r.at})
+			}
+		}
 		f := env.Finding(checks.Ref(wc.Kind, &wc.Meta), worst.reason, msg, ev...)
 		if worst.h.FailurePolicy == "Ignore" {
 			f.Severity = checks.Warning
@@ -129,4 +141,85 @@ func rules(h snapshot.Webhook) string {
 		out[i] = strings.Replace(r, " /", " core/", 1)
 	}
 	return strings.Join(out, "; ")
+}
+
+// rejection is an object creation the webhook made fail.
+type rejection struct {
+	kind, ns, name, text string
+	at                   *time.Time
+	// backend is true when the rejected workload is the webhook's own
+	// backend (its Service selects the workload's pods).
+	backend bool
+}
+
+// webhookRejection finds a controller whose pod creations fail on the
+// webhook ("failed calling webhook \"NAME\""): a ReplicaFailure condition
+// of a ReplicaSet or Deployment, or a FailedCreate event. The webhook's
+// own backend is preferred: that is a deadlock.
+func webhookRejection(env *checks.Env, h snapshot.Webhook) (rejection, bool) {
+	needle := `webhook "` + h.Name + `"`
+	var found []rejection
+	backendOf := func(ns string, sel *snapshot.Selector) bool {
+		if h.Service == nil || ns != h.Service.Namespace || sel == nil {
+			return false
+		}
+		svc := env.Index.Services[checks.NN(ns, h.Service.Name)]
+		return svc != nil && snapshot.MatchesMap(svc.Selector, sel.MatchLabels)
+	}
+	for i := range env.Snap.Deployments {
+		d := &env.Snap.Deployments[i]
+		if c, ok := snapshot.FindCondition(d.Conditions, "ReplicaFailure"); ok && c.Status == "True" && strings.Contains(c.Message, needle) {
+			found = append(found, rejection{kind: "Deployment", ns: d.Namespace, name: d.Name, text: c.Reason + ": " + c.Message,
+				at: timePtr(c.LastTransitionTime), backend: backendOf(d.Namespace, d.Selector)})
+		}
+	}
+	for i := range env.Snap.Events {
+		e := &env.Snap.Events[i]
+		if e.Reason != "FailedCreate" || !strings.Contains(e.Message, needle) {
+			continue
+		}
+		r := rejection{kind: e.Involved.Kind, ns: e.Involved.Namespace, name: e.Involved.Name, text: e.Reason + ": " + e.Message, at: timePtr(e.LastTime)}
+		if e.Involved.Kind == "ReplicaSet" {
+			for j := range env.Snap.ReplicaSets {
+				rs := &env.Snap.ReplicaSets[j]
+				if rs.Namespace != r.ns || rs.Name != r.name {
+					continue
+				}
+				if o, ok := rs.Controller(); ok && o.Kind == "Deployment" {
+					if d := env.Index.Deployments[o.UID]; d != nil {
+						r.backend = backendOf(d.Namespace, d.Selector)
+					}
+				}
+			}
+		}
+		if e.Involved.Kind == "DaemonSet" || e.Involved.Kind == "StatefulSet" {
+			for j := range env.Snap.DaemonSets {
+				if ds := &env.Snap.DaemonSets[j]; ds.Namespace == r.ns && ds.Name == r.name {
+					r.backend = backendOf(ds.Namespace, ds.Selector)
+				}
+			}
+			for j := range env.Snap.StatefulSets {
+				if st := &env.Snap.StatefulSets[j]; st.Namespace == r.ns && st.Name == r.name {
+					r.backend = backendOf(st.Namespace, st.Selector)
+				}
+			}
+		}
+		found = append(found, r)
+	}
+	if len(found) == 0 {
+		return rejection{}, false
+	}
+	for _, r := range found {
+		if r.backend {
+			return r, true
+		}
+	}
+	return found[0], true
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

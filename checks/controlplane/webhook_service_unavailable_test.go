@@ -2,6 +2,7 @@ package controlplane_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,9 +12,9 @@ import (
 )
 
 // TestWebhookMissingServiceNeedsFullView: a Service absent from a snapshot
-// that does not hold the cluster's Services (collected for one namespace)
-// is not reported missing; with the full list, or a Namespace list lacking
-// its namespace, it is.
+// collected for another namespace (Snapshot.Namespace) is not reported
+// missing; absent from a cluster-wide snapshot, or from the snapshot of its
+// own namespace, it is.
 func TestWebhookMissingServiceNeedsFullView(t *testing.T) {
 	old := now.Add(-30 * 24 * time.Hour)
 	hook := snapshot.WebhookConfiguration{
@@ -33,19 +34,23 @@ func TestWebhookMissingServiceNeedsFullView(t *testing.T) {
 	}
 	tests := []struct {
 		name       string
+		scope      string
 		services   []snapshot.Service
 		namespaces []snapshot.Namespace
 		want       int
+		gone       bool
 	}{
-		{"scoped to shop", []snapshot.Service{appSvc}, nil, 0},
-		{"scoped, namespace still listed", []snapshot.Service{appSvc}, ns("default", "shop", "istio-system"), 0},
-		{"cluster-wide services", []snapshot.Service{appSvc, kubeSvc}, nil, 1},
-		{"namespace deleted", []snapshot.Service{appSvc}, ns("default", "shop"), 1},
+		{"scoped to shop", "shop", []snapshot.Service{appSvc}, nil, 0, false},
+		{"scoped to shop, namespaces listed", "shop", []snapshot.Service{appSvc}, ns("shop"), 0, false},
+		{"scoped to istio-system", "istio-system", nil, nil, 1, false},
+		{"cluster-wide services", "", []snapshot.Service{appSvc, kubeSvc}, nil, 1, false},
+		{"cluster-wide, no default service", "", []snapshot.Service{appSvc}, nil, 1, false},
+		{"namespace deleted", "", []snapshot.Service{appSvc}, ns("default", "shop"), 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := &snapshot.Snapshot{Schema: snapshot.SchemaVersion, Cluster: "prod", Source: snapshot.SourceLive, CollectedAt: now,
-				WebhookConfigs: []snapshot.WebhookConfiguration{hook}, Services: tt.services, Namespaces: tt.namespaces}
+				Namespace: tt.scope, WebhookConfigs: []snapshot.WebhookConfiguration{hook}, Services: tt.services, Namespaces: tt.namespaces}
 			r := checks.Runner{Checks: []checks.Check{controlplane.WebhookServiceUnavailable}}
 			fs := r.Run(context.Background(), s).Findings
 			if len(fs) != tt.want {
@@ -53,6 +58,9 @@ func TestWebhookMissingServiceNeedsFullView(t *testing.T) {
 			}
 			if tt.want == 1 && (fs[0].Reason != "ServiceNotFound" || fs[0].Severity != checks.Critical) {
 				t.Errorf("got %s/%s", fs[0].Reason, fs[0].Severity)
+			}
+			if tt.want == 1 && strings.Contains(fs[0].Message, "namespace is gone") != tt.gone {
+				t.Errorf("namespace gone = %v, message: %s", !tt.gone, fs[0].Message)
 			}
 		})
 	}

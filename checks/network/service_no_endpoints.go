@@ -20,7 +20,8 @@ var ServiceNoEndpoints = checks.New(checks.Meta{
 	ID:    "service.no_endpoints",
 	Title: "Service has no ready endpoints",
 	Description: "A Service with a selector has no ready endpoint in its EndpointSlices, so connections to it are refused or time out. " +
-		"The finding says whether the selector matches no pod at all (warning; info when the matching workload is scaled to zero or the Service is headless) or the matching pods are all not ready (critical: the backend is down).",
+		"The finding says whether the selector matches no pod at all (warning; info for a headless Service) or the matching pods are all not ready (critical: the backend is down). " +
+		"Services whose workload is scaled to zero on purpose, and the headless discovery stubs monitoring stacks put in kube-system, stay quiet.",
 	Severity: checks.Critical,
 	Requires: []snapshot.Kind{snapshot.KindService, snapshot.KindEndpointSlice, snapshot.KindPod},
 	Params: []checks.Param{
@@ -65,12 +66,19 @@ func noEndpoints(env *checks.Env, svc *snapshot.Service, total int, wait time.Du
 	if len(pods) == 0 {
 		msg := fmt.Sprintf("Service %s/%s selects %s but no pod in namespace %s has those labels", svc.Namespace, svc.Name, sel, svc.Namespace)
 		sev := checks.Warning
+		if scaledToZero(env, svc) != "" {
+			// Scaled to zero on purpose (KEDA, Knative, a paused
+			// environment): no endpoint is the expected state.
+			return checks.Finding{}, false
+		}
+		if svc.ClusterIP == "None" && svc.Namespace == "kube-system" {
+			// Discovery stubs: monitoring stacks install headless
+			// Services for kube-scheduler, kube-controller-manager and
+			// etcd, which select nothing on managed control planes.
+			return checks.Finding{}, false
+		}
 		near := nearMisses(env, svc, 3)
-		switch w := scaledToZero(env, svc); {
-		case w != "":
-			msg = fmt.Sprintf("Service %s/%s has no endpoints: %s is scaled to 0 replicas", svc.Namespace, svc.Name, w)
-			ev = append(ev, checks.Evidence{Type: checks.EvRelation, Path: "workload", Value: w, Message: "replicas: 0"})
-			sev = checks.Info
+		switch {
 		case len(near) > 0:
 			msg += "; closest match: " + strings.Join(near, "; ")
 			for _, n := range near {

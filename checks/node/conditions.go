@@ -33,6 +33,15 @@ func conditionCheck(m checks.Meta, condType, badStatus, reason string, describe 
 			}
 			f := env.Finding(checks.Ref(snapshot.KindNode, &n.Meta), reason, describe(n, c, age),
 				ConditionEvidence(c))
+			if condType == "Ready" {
+				// A node that is being removed goes NotReady or
+				// unreachable on its way out: worth a note, not a page.
+				if why, ev, ok := beingRemoved(env, n); ok {
+					f.Severity = checks.Info
+					f.Message += "; the node is being removed (" + why + ")"
+					f.Evidence = append(f.Evidence, ev)
+				}
+			}
 			if !since.IsZero() {
 				f.Since = &since
 			}
@@ -92,12 +101,13 @@ func Round(d time.Duration) string {
 
 // NotReady fires when the kubelet itself reports the node not ready.
 var NotReady = conditionCheck(checks.Meta{
-	ID:          "node.not_ready",
-	Title:       "Node not ready",
-	Description: "The kubelet reports Ready=False: the node runs but cannot host pods (runtime down, CNI not ready, PLEG unhealthy, pressure).",
-	Severity:    checks.Critical,
-	Priority:    90,
-	Remedy:      "kubectl describe node NODE; check the kubelet and container runtime on the node (journalctl -u kubelet).",
+	ID:    "node.not_ready",
+	Title: "Node not ready",
+	Description: "The kubelet reports Ready=False: the node runs but cannot host pods (runtime down, CNI not ready, PLEG unhealthy, pressure). " +
+		"A node on its way out (being deleted, tainted by the Cluster Autoscaler or Karpenter for removal, or cordoned and drained) is reported as info.",
+	Severity: checks.Critical,
+	Priority: 90,
+	Remedy:   "kubectl describe node NODE; check the kubelet and container runtime on the node (journalctl -u kubelet).",
 }, "Ready", "False", "NodeNotReady", func(n *snapshot.Node, c snapshot.Condition, age time.Duration) string {
 	return fmt.Sprintf("node %s is NotReady for %s: %s", n.Name, Round(age), joinNonEmpty(c.Reason, c.Message))
 })
@@ -105,12 +115,13 @@ var NotReady = conditionCheck(checks.Meta{
 // Unreachable fires when the node controller lost the kubelet's status
 // (Ready=Unknown), typically a dead node, a stopped kubelet or a partition.
 var Unreachable = conditionCheck(checks.Meta{
-	ID:          "node.unreachable",
-	Title:       "Node unreachable",
-	Description: "Ready=Unknown: the kubelet stopped posting node status (node down, kubelet stopped, or network partition). Pods on it are evicted after the toleration period.",
-	Severity:    checks.Critical,
-	Priority:    95,
-	Remedy:      "Check whether the machine is up and the kubelet runs; if the node is gone, delete the Node object so its pods are rescheduled.",
+	ID:    "node.unreachable",
+	Title: "Node unreachable",
+	Description: "Ready=Unknown: the kubelet stopped posting node status (node down, kubelet stopped, or network partition). Pods on it are evicted after the toleration period. " +
+		"A node on its way out (being deleted, tainted by the Cluster Autoscaler or Karpenter for removal, or cordoned and drained) is reported as info.",
+	Severity: checks.Critical,
+	Priority: 95,
+	Remedy:   "Check whether the machine is up and the kubelet runs; if the node is gone, delete the Node object so its pods are rescheduled.",
 }, "Ready", "Unknown", "NodeUnreachable", func(n *snapshot.Node, c snapshot.Condition, age time.Duration) string {
 	msg := c.Message
 	if msg == "" {
@@ -152,6 +163,6 @@ var NetworkUnavailable = pressure("node.network_unavailable", "NetworkUnavailabl
 func Checks() []checks.Check {
 	return []checks.Check{
 		NotReady, Unreachable, MemoryPressure, DiskPressure, PIDPressure, NetworkUnavailable,
-		Cordoned, HeartbeatStale, KubeletVersionSkew, PodsNearCapacity, ReadinessFlapping,
+		Cordoned, HeartbeatStale, KubeletVersionSkew, PodsNearCapacity, ReadinessFlapping, ProblemCondition,
 	}
 }

@@ -85,6 +85,9 @@ var Cordoned = checks.New(checks.Meta{
 		}
 		if workloads == 0 {
 			state = "no workload pod runs on it (drained), so its capacity is idle"
+			if env.Snap.Namespace != "" {
+				state = "no workload pod of namespace " + env.Snap.Namespace + " runs on it (other namespaces were not collected)"
+			}
 		}
 		ev = append(ev,
 			checks.Evidence{Type: checks.EvRelation, Path: "pods", Value: fmt.Sprintf("%d", workloads),

@@ -72,3 +72,57 @@ func plural(n int, word string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, word)
 }
+
+// removalTaints are put on a node by the autoscaler that is about to
+// delete it: the Cluster Autoscaler, and Karpenter (v1 and v0.3x).
+var removalTaints = []string{"ToBeDeletedByClusterAutoscaler", "karpenter.sh/disrupted", "karpenter.sh/disruption"}
+
+// beingRemoved reports whether a node is on its way out of the cluster:
+// being deleted, tainted by an autoscaler that is removing it, or cordoned
+// with every workload pod drained from it (a node pool upgrade or a manual
+// decommission). Such a node going NotReady is expected.
+func beingRemoved(env *checks.Env, n *snapshot.Node) (string, checks.Evidence, bool) {
+	if n.DeletionTimestamp != nil {
+		return "its Node object is being deleted", checks.Evidence{Type: checks.EvField, Path: "metadata.deletionTimestamp",
+			Value: n.DeletionTimestamp.UTC().Format(time.RFC3339), Time: n.DeletionTimestamp}, true
+	}
+	for _, t := range n.Taints {
+		for _, k := range removalTaints {
+			if t.Key == k {
+				return "taint " + t.Key, checks.Evidence{Type: checks.EvField, Path: "spec.taints[" + t.Key + "]", Value: t.Effect,
+					Message: "an autoscaler is removing the node", Time: t.TimeAdded}, true
+			}
+		}
+	}
+	if !n.Unschedulable {
+		return "", checks.Evidence{}, false
+	}
+	if _, gap := env.Snap.Gap(snapshot.KindPod); gap || env.Snap.Namespace != "" {
+		return "", checks.Evidence{}, false // not every pod of the node is known
+	}
+	for _, p := range env.Index.PodsByNode[n.Name] {
+		if !terminal(p) && !daemonPod(p) && p.DeletionTimestamp == nil {
+			return "", checks.Evidence{}, false
+		}
+	}
+	return "cordoned and drained", checks.Evidence{Type: checks.EvField, Path: "spec.unschedulable", Value: "true",
+		Message: "cordoned, and no workload pod runs on it any more"}, true
+}
+
+// virtualNode reports whether a node is not a machine with a kubelet but a
+// virtual-kubelet provider (AKS virtual nodes on ACI, Admiralty, Liqo) or a
+// kwok simulation: their version and pod counts follow other rules.
+func virtualNode(n *snapshot.Node) bool {
+	if _, kwok := n.Annotations["kwok.x-k8s.io/node"]; kwok {
+		return true
+	}
+	if n.Labels["type"] == "virtual-kubelet" {
+		return true
+	}
+	for _, t := range n.Taints {
+		if t.Key == "virtual-kubelet.io/provider" {
+			return true
+		}
+	}
+	return false
+}

@@ -20,8 +20,8 @@ var PodsNearCapacity = checks.New(checks.Meta{
 	Severity: checks.Warning,
 	Requires: []snapshot.Kind{snapshot.KindNode, snapshot.KindPod},
 	Params: []checks.Param{
-		{Name: "threshold", Type: checks.Float, Default: "90",
-			Description: "percentage of allocatable pods in use at which the check fires"},
+		{Name: "threshold", Type: checks.Float, Default: "95",
+			Description: "percentage of allocatable pods in use at which the check fires (kubernetes-mixin's KubeletTooManyPods uses 95%)"},
 	},
 	Remedy:   "Spread or reduce pods (kubectl get pods -A -o wide --field-selector spec.nodeName=NODE), add nodes, or raise the kubelet's maxPods where the CNI's IP allotment allows.",
 	Priority: 40,
@@ -31,7 +31,9 @@ var PodsNearCapacity = checks.New(checks.Meta{
 	for i := range env.Snap.Nodes {
 		n := &env.Snap.Nodes[i]
 		limit := n.Allocatable["pods"]
-		if limit <= 0 {
+		if limit <= 1 || n.Labels["eks.amazonaws.com/compute-type"] == "fargate" || virtualNode(n) {
+			// A node made for one pod (EKS Fargate) is full by design;
+			// virtual nodes have no real pod limit.
 			continue
 		}
 		var running int64

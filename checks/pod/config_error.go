@@ -100,7 +100,8 @@ func runConfigError(ctx context.Context, env *checks.Env) []checks.Finding {
 		st, inLast, _ := configFailure(c)
 		msg := st.Message
 		failed := latestPodEvent(env, p, func(e *snapshot.Event) bool {
-			return strings.HasPrefix(e.Message, "Error: ") && !strings.Contains(e.Message, "ImagePull") && !strings.Contains(e.Message, "ErrImage")
+			return strings.HasPrefix(e.Message, "Error: ") && !strings.Contains(e.Message, "ImagePull") && !strings.Contains(e.Message, "ErrImage") &&
+				forContainer(e, c.Name, nil)
 		}, "Failed")
 		if msg == "" && failed != nil {
 			msg = strings.TrimPrefix(failed.Message, "Error: ")

@@ -108,7 +108,7 @@ func runContainerWaiting(ctx context.Context, env *checks.Env) []checks.Finding 
 				}
 			}
 		case bl.reason != "PodInitializing":
-			pulling := latestPodEvent(env, p, nil, "Pulling", "Pulled")
+			pulling := latestPodEvent(env, p, func(e *snapshot.Event) bool { return forContainer(e, c.Name, nil) }, "Pulling", "Pulled")
 			if pulling != nil && pulling.Reason == "Pulling" {
 				fmt.Fprintf(&b, ": still pulling the image (%s)", firstLine(pulling.Message, 200))
 				ev = append(ev, eventEvidence(pulling))

@@ -87,18 +87,20 @@ func lastRun(c ctr) (snapshot.ContainerState, bool) {
 	return c.LastState, true
 }
 
-func livenessEvent(env *checks.Env, p *snapshot.Pod, last snapshot.ContainerState) *snapshot.Event {
-	// Only a probe failure near the last termination explains it.
+func livenessEvent(env *checks.Env, p *snapshot.Pod, c ctr, last snapshot.ContainerState) *snapshot.Event {
+	// Only a probe failure of this container near the last termination
+	// explains it.
 	near := func(e *snapshot.Event) bool {
 		return last.FinishedAt == nil || !e.LastTime.Before(last.FinishedAt.Add(-5*time.Minute))
 	}
 	if e := latestPodEvent(env, p, func(e *snapshot.Event) bool {
-		return strings.HasPrefix(e.Message, "Liveness probe") && near(e)
+		return strings.HasPrefix(e.Message, "Liveness probe") && near(e) && forContainer(e, c.Name, nil)
 	}, "Unhealthy"); e != nil {
 		return e
 	}
 	return latestPodEvent(env, p, func(e *snapshot.Event) bool {
-		return strings.Contains(e.Message, "liveness probe") && near(e)
+		return strings.Contains(e.Message, "liveness probe") && near(e) &&
+			forContainer(e, c.Name, func(m string) bool { return strings.Contains(m, "ontainer "+c.Name+" ") })
 	}, "Killing")
 }
 
@@ -158,7 +160,7 @@ func runCrashLooping(ctx context.Context, env *checks.Env) []checks.Finding {
 				b.WriteString(": " + m)
 			}
 		}
-		live := livenessEvent(env, p, last)
+		live := livenessEvent(env, p, worst, last)
 		if live != nil && last.Reason != "OOMKilled" {
 			b.WriteString(livenessText(live))
 		}

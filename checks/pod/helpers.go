@@ -660,16 +660,48 @@ func durText(d time.Duration) string {
 	return s
 }
 
+// eventContainer returns the container an event is about, from its
+// fieldPath (spec.containers{app}, spec.initContainers{migrate}); "" when
+// the event carries no container fieldPath.
+func eventContainer(e *snapshot.Event) string {
+	fp := e.FieldPath
+	i := strings.IndexByte(fp, '{')
+	if i < 0 || !strings.HasPrefix(fp, "spec.") || !strings.HasSuffix(fp, "}") {
+		return ""
+	}
+	return fp[i+1 : len(fp)-1]
+}
+
+// forContainer reports whether an event concerns the container name: by
+// the event's fieldPath when it has one, else (older recorders, events
+// recorded without involvedObject.fieldPath) by text, a test of the
+// message; a nil text accepts every event without a fieldPath.
+func forContainer(e *snapshot.Event, name string, text func(string) bool) bool {
+	if c := eventContainer(e); c != "" {
+		return c == name
+	}
+	return text == nil || text(e.Message)
+}
+
+// reNamedBackOff matches back-off messages that name their container:
+// "Back-off restarting failed container app in pod web-1_ns(uid)" and
+// "back-off 5m0s restarting failed container=app pod=web-1_ns(uid)".
+var reNamedBackOff = regexp.MustCompile(`restarting failed container[= ]\S+ (in )?pod`)
+
 // backOffEvent returns the latest "Back-off restarting failed container"
-// event, preferring one that names container name.
+// event about container name: by fieldPath, else by the container name in
+// the message, else one that names no container at all (older kubelets).
 func backOffEvent(env *checks.Env, p *snapshot.Pod, name string) *snapshot.Event {
+	isBackOff := func(e *snapshot.Event) bool { return strings.Contains(e.Message, "restarting failed container") }
+	names := func(m string) bool {
+		return strings.Contains(m, "container "+name+" ") || strings.Contains(m, "container="+name+" ")
+	}
 	if e := latestPodEvent(env, p, func(e *snapshot.Event) bool {
-		return strings.Contains(e.Message, "restarting failed container") &&
-			(strings.Contains(e.Message, "container "+name+" ") || strings.Contains(e.Message, "container="+name+" "))
+		return isBackOff(e) && forContainer(e, name, names)
 	}, "BackOff"); e != nil {
 		return e
 	}
 	return latestPodEvent(env, p, func(e *snapshot.Event) bool {
-		return strings.Contains(e.Message, "restarting failed container")
+		return isBackOff(e) && eventContainer(e) == "" && !reNamedBackOff.MatchString(e.Message)
 	}, "BackOff")
 }

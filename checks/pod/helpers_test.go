@@ -140,3 +140,44 @@ func TestDurTextAndClip(t *testing.T) {
 		t.Errorf("clipMiddle multi-line = %q", got)
 	}
 }
+
+func TestEventContainer(t *testing.T) {
+	for _, tc := range []struct{ fieldPath, want string }{
+		{"spec.containers{app}", "app"},
+		{"spec.initContainers{migrate}", "migrate"},
+		{"spec.ephemeralContainers{debugger-x7k2}", "debugger-x7k2"},
+		{"", ""},
+		{"spec.containers", ""},
+		{"metadata.name", ""},
+	} {
+		e := &snapshot.Event{FieldPath: tc.fieldPath}
+		if got := eventContainer(e); got != tc.want {
+			t.Errorf("eventContainer(%q) = %q, want %q", tc.fieldPath, got, tc.want)
+		}
+	}
+	byText := func(m string) bool { return m == "mentions app" }
+	for _, tc := range []struct {
+		fieldPath, msg string
+		want           bool
+	}{
+		{"spec.containers{app}", "anything", true},
+		{"spec.containers{sidecar}", "mentions app", false},
+		{"", "mentions app", true},
+		{"", "mentions nothing", false},
+	} {
+		e := &snapshot.Event{FieldPath: tc.fieldPath, Message: tc.msg}
+		if got := forContainer(e, "app", byText); got != tc.want {
+			t.Errorf("forContainer(%q, %q) = %v, want %v", tc.fieldPath, tc.msg, got, tc.want)
+		}
+	}
+	for msg, named := range map[string]bool{
+		"Back-off restarting failed container app in pod web-1_shop(1f2e)":                true,
+		"back-off 5m0s restarting failed container=app pod=web-1_shop(1f2e)":              true,
+		"Back-off restarting failed container":                                            false,
+		"Back-off restarting failed container istio-proxy in pod checkout_shop(0a1b2c3d)": true,
+	} {
+		if got := reNamedBackOff.MatchString(msg); got != named {
+			t.Errorf("reNamedBackOff(%q) = %v, want %v", msg, got, named)
+		}
+	}
+}

@@ -27,12 +27,14 @@ var ImagePullFailing = checks.New(checks.Meta{
 
 var retryablePull = []string{"ErrImagePull", "ImagePullBackOff", "RegistryUnavailable"}
 
-// pullEvent finds the kubelet's event carrying the pull error for image.
-func pullEvent(env *checks.Env, p *snapshot.Pod, image string) *snapshot.Event {
-	quoted := `"` + image + `"`
+// pullEvent finds the kubelet's event carrying the pull error for
+// container c: by the event's fieldPath, else by the quoted image.
+func pullEvent(env *checks.Env, p *snapshot.Pod, c ctr) *snapshot.Event {
+	quoted := `"` + c.Image + `"`
 	e := latestPodEvent(env, p, func(e *snapshot.Event) bool {
-		return image != "" && strings.Contains(e.Message, quoted) && !strings.HasPrefix(e.Message, "Back-off pulling image") &&
-			!strings.HasPrefix(e.Message, "Pulling image")
+		return forContainer(e, c.Name, func(m string) bool { return c.Image != "" && strings.Contains(m, quoted) }) &&
+			!strings.HasPrefix(e.Message, "Back-off pulling image") && !strings.HasPrefix(e.Message, "Pulling image") &&
+			!strings.HasPrefix(e.Message, "Error: ")
 	}, "Failed", "InspectFailed", "ErrImageNeverPull")
 	if e != nil {
 		return e
@@ -40,7 +42,8 @@ func pullEvent(env *checks.Env, p *snapshot.Pod, image string) *snapshot.Event {
 	// Fall back to an error event that does not quote the image (older
 	// kubelets, or a single-container pod).
 	return latestPodEvent(env, p, func(e *snapshot.Event) bool {
-		return strings.HasPrefix(e.Message, "Failed to pull image") || strings.HasPrefix(e.Message, "Failed to apply default image tag")
+		return (strings.HasPrefix(e.Message, "Failed to pull image") || strings.HasPrefix(e.Message, "Failed to apply default image tag")) &&
+			forContainer(e, c.Name, nil)
 	}, "Failed", "InspectFailed")
 }
 
@@ -107,7 +110,7 @@ func runImagePullFailing(ctx context.Context, env *checks.Env) []checks.Finding 
 			continue
 		}
 		c := hits[0]
-		fe := pullEvent(env, p, c.Image)
+		fe := pullEvent(env, p, c)
 		detail := c.State.Message
 		if fe != nil && (detail == "" || strings.HasPrefix(detail, "Back-off pulling image") || len(fe.Message) > len(detail)) {
 			detail = fe.Message
@@ -134,7 +137,8 @@ func runImagePullFailing(ctx context.Context, env *checks.Env) []checks.Finding 
 			ev = append(ev, eventEvidence(fe))
 		}
 		if bo := latestPodEvent(env, p, func(e *snapshot.Event) bool {
-			return strings.HasPrefix(e.Message, "Back-off pulling image")
+			return strings.HasPrefix(e.Message, "Back-off pulling image") &&
+				forContainer(e, c.Name, func(m string) bool { return strings.Contains(m, `"`+c.Image+`"`) })
 		}, "BackOff"); bo != nil {
 			ev = append(ev, eventEvidence(bo))
 		}

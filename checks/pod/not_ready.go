@@ -89,10 +89,13 @@ func runNotReady(ctx context.Context, env *checks.Env) []checks.Finding {
 			if !started {
 				prefix = "Startup probe"
 			}
-			ue := latestPodEvent(env, p, func(e *snapshot.Event) bool { return strings.HasPrefix(e.Message, prefix) }, "Unhealthy")
+			ue := latestPodEvent(env, p, func(e *snapshot.Event) bool {
+				return strings.HasPrefix(e.Message, prefix) && forContainer(e, c.Name, nil)
+			}, "Unhealthy")
 			if ue == nil {
 				ue = latestPodEvent(env, p, func(e *snapshot.Event) bool {
-					return strings.HasPrefix(e.Message, "Readiness probe") || strings.HasPrefix(e.Message, "Startup probe")
+					return (strings.HasPrefix(e.Message, "Readiness probe") || strings.HasPrefix(e.Message, "Startup probe")) &&
+						forContainer(e, c.Name, nil)
 				}, "Unhealthy")
 			}
 			if ue != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/kubepatrol/patrol/checks"
 	"github.com/kubepatrol/patrol/collectors/snapshot"
@@ -15,7 +16,8 @@ var Restarting = checks.New(checks.Meta{
 	ID:    "pod.restarting",
 	Title: "Container restarting",
 	Description: "A container is running now but has restarted repeatedly, the last time recently: it dies intermittently (crashes under load, liveness probe kills, OOM kills) " +
-		"without being in CrashLoopBackOff. Each restart drops in-flight requests and resets caches.",
+		"without being in CrashLoopBackOff. Each restart drops in-flight requests and resets caches. " +
+		"A last restart caused by the node itself (a reboot or runtime restart: reason Unknown, or a clean stop shared by several pods of the node at the same moment) does not count.",
 	Severity: checks.Warning,
 	Requires: []snapshot.Kind{snapshot.KindPod},
 	Params: []checks.Param{
@@ -46,6 +48,9 @@ func runRestarting(ctx context.Context, env *checks.Env) []checks.Finding {
 			if last.State != snapshot.StateTerminated || last.FinishedAt == nil || env.Age(*last.FinishedAt) > window {
 				continue
 			}
+			if nodeRestart(env, p, last) {
+				continue
+			}
 			hits = append(hits, c)
 		}
 		if len(hits) == 0 {
@@ -64,7 +69,7 @@ func runRestarting(ctx context.Context, env *checks.Env) []checks.Finding {
 		if m := firstLine(last.Message, 200); m != "" {
 			b.WriteString(": " + m)
 		}
-		live := livenessEvent(env, p, last)
+		live := livenessEvent(env, p, worst, last)
 		if live != nil && last.Reason != "OOMKilled" {
 			b.WriteString(livenessText(live))
 		}
@@ -88,4 +93,41 @@ func runRestarting(ctx context.Context, env *checks.Env) []checks.Finding {
 		out = append(out, f)
 	}
 	return out
+}
+
+// nodeRestart reports whether a container's last termination came from its
+// node rather than from the container: the runtime lost it (reason Unknown
+// or ContainerStatusUnknown), or it stopped cleanly (exit 0, 143 SIGTERM,
+// 255) within two minutes of containers of at least two other pods on the
+// same node, as a node reboot or a container runtime restart does.
+func nodeRestart(env *checks.Env, p *snapshot.Pod, last snapshot.ContainerState) bool {
+	if last.Reason == "Unknown" || last.Reason == "ContainerStatusUnknown" {
+		return true
+	}
+	switch last.ExitCode {
+	case 0, 143, 255:
+	default:
+		return false
+	}
+	if p.NodeName == "" || last.FinishedAt == nil {
+		return false
+	}
+	t := *last.FinishedAt
+	others := 0
+	for _, o := range env.Index.PodsByNode[p.NodeName] {
+		if o == p {
+			continue
+		}
+		for _, c := range append(append([]snapshot.Container{}, o.InitContainers...), o.Containers...) {
+			f := c.LastState.FinishedAt
+			if c.LastState.State == snapshot.StateTerminated && f != nil && f.Sub(t).Abs() <= 2*time.Minute {
+				others++
+				break
+			}
+		}
+		if others >= 2 {
+			return true
+		}
+	}
+	return false
 }

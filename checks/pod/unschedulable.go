@@ -3,6 +3,7 @@ package pod
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -135,6 +136,10 @@ func schedulingHints(env *checks.Env, p *snapshot.Pod, msg string) ([]checks.Evi
 			extra = append(extra, "(nodeSelector "+strings.Join(kv, ", ")+")")
 		}
 	}
+	if h, e := taintHints(env, msg); h != "" {
+		extra = append(extra, "("+h+")")
+		ev = append(ev, e...)
+	}
 	if strings.Contains(m, "volume") || strings.Contains(m, "persistentvolumeclaim") || strings.Contains(m, "bind") {
 		for _, claim := range p.Claims {
 			e := claimEvidence(env, p.Namespace, claim)
@@ -202,4 +207,79 @@ func claimEvidence(env *checks.Env, ns, claim string) checks.Evidence {
 	}
 	ev.Message = "PersistentVolumeClaim " + claim + " does not exist"
 	return ev
+}
+
+// reTaint finds the taint keys a scheduler message names: "had untolerated
+// taint {node.kubernetes.io/disk-pressure: }" (1.25+) and "had taint
+// {dedicated: db}, that the pod didn't tolerate" (older).
+var reTaint = regexp.MustCompile(`taints? \{([^:{}]+):`)
+
+// conditionTaints maps the taints the node lifecycle controller and the
+// kubelet put on nodes to the node condition behind them.
+var conditionTaints = map[string]string{
+	"node.kubernetes.io/disk-pressure":       "DiskPressure",
+	"node.kubernetes.io/memory-pressure":     "MemoryPressure",
+	"node.kubernetes.io/pid-pressure":        "PIDPressure",
+	"node.kubernetes.io/not-ready":           "Ready",
+	"node.kubernetes.io/unreachable":         "Ready",
+	"node.kubernetes.io/network-unavailable": "NetworkUnavailable",
+}
+
+// taintHints names the nodes that carry the taints a scheduler message
+// blames, and for taints that mirror a node condition, the condition: the
+// pod is not the problem, the nodes are.
+func taintHints(env *checks.Env, msg string) (string, []checks.Evidence) {
+	if len(env.Snap.Nodes) == 0 {
+		return "", nil
+	}
+	var parts []string
+	var ev []checks.Evidence
+	seen := map[string]bool{}
+	for _, m := range reTaint.FindAllStringSubmatch(msg, -1) {
+		key := strings.TrimSpace(m[1])
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		var nodes []string
+		var why string
+		for i := range env.Snap.Nodes {
+			n := &env.Snap.Nodes[i]
+			for _, t := range n.Taints {
+				if t.Key != key || (t.Effect != "NoSchedule" && t.Effect != "NoExecute") {
+					continue
+				}
+				nodes = append(nodes, n.Name)
+				if cond, ok := conditionTaints[key]; ok && why == "" {
+					if c, ok := snapshot.FindCondition(n.Conditions, cond); ok {
+						why = cond + "=" + c.Status
+						if c.Reason != "" {
+							why += " (" + c.Reason + ")"
+						}
+					}
+				}
+				if len(nodes) <= 3 {
+					ev = append(ev, checks.Evidence{Type: checks.EvRelation, Path: "node/" + n.Name + "/spec.taints[" + key + "]",
+						Value: t.Effect, Message: "taint named by the scheduler"})
+				}
+				break
+			}
+		}
+		if len(nodes) == 0 || key == "node-role.kubernetes.io/control-plane" || key == "node-role.kubernetes.io/master" {
+			continue
+		}
+		what := "taint " + key + " is on " + plural(len(nodes), "node", "nodes") + " " + strings.Join(firstN(nodes, 3), ", ")
+		if why != "" {
+			what += ", whose " + why
+		}
+		parts = append(parts, what)
+	}
+	return strings.Join(parts, "; "), ev
+}
+
+func firstN(ss []string, n int) []string {
+	if len(ss) <= n {
+		return ss
+	}
+	return append(append([]string{}, ss[:n]...), "…")
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/kubepatrol/patrol/checks"
 	"github.com/kubepatrol/patrol/checks/node"
@@ -22,7 +23,7 @@ var PVFailed = checks.New(checks.Meta{
 	Requires: []snapshot.Kind{snapshot.KindPV},
 	Params: []checks.Param{
 		{Name: "released_for", Type: checks.Duration, Default: "7d",
-			Description: "report a Retain volume in phase Released (info) once the volume is at least this old"},
+			Description: "report a Retain volume in phase Released (info) once it has been Released this long (status.lastPhaseTransitionTime, Kubernetes ≥ 1.29; the volume's age on older clusters)"},
 	},
 	Remedy:   "kubectl describe pv NAME; for a failed delete fix the provisioner's error (credentials, disk still attached) and delete the disk; for a retained volume, recover its data and delete it, or clear spec.claimRef to make it Available again.",
 	Priority: 50,
@@ -73,20 +74,34 @@ var PVFailed = checks.New(checks.Meta{
 			f = env.Finding(checks.Ref(snapshot.KindPV, &pv.Meta), reason,
 				fmt.Sprintf("PersistentVolume %s (%s, %s) is %s: reclaim policy %s failed: %s", pv.Name, describeSize(pv), claim, pv.Phase, pv.ReclaimPolicy, why),
 				ev...)
-			if failEv != nil {
+			switch {
+			case failEv != nil:
 				t := failEv.FirstTime
 				if t.IsZero() {
 					t = failEv.LastTime
 				}
 				f.Since = at(t)
+			case pv.LastPhaseTransitionTime != nil:
+				f.Since = at(*pv.LastPhaseTransitionTime)
 			}
 		case pv.Phase == "Released" && pv.ReclaimPolicy == "Retain":
-			age := env.Age(pv.CreationTimestamp)
+			// How long it has been Released: the phase transition time
+			// when the API server records it, else (older clusters) the
+			// volume's age, an upper bound.
+			released, known := pv.CreationTimestamp, false
+			if t := pv.LastPhaseTransitionTime; t != nil {
+				released, known = *t, true
+			}
+			age := env.Age(released)
 			if age < releasedFor {
 				continue
 			}
-			msg := fmt.Sprintf("PersistentVolume %s (%s, %s) is Released with reclaim policy Retain: its claim is gone, the data is kept but the volume will not bind again until an admin reclaims or deletes it",
-				pv.Name, describeSize(pv), claim)
+			since := fmt.Sprintf("for %s", node.Round(age))
+			if !known {
+				since = fmt.Sprintf("(the volume is %s old; the time of release is not recorded)", node.Round(age))
+			}
+			msg := fmt.Sprintf("PersistentVolume %s (%s, %s) is Released with reclaim policy Retain %s: its claim is gone, the data is kept but the volume will not bind again until an admin reclaims or deletes it",
+				pv.Name, describeSize(pv), claim, since)
 			if r := pv.ClaimRef; r != nil {
 				if c := claims[checks.NN(r.Namespace, r.Name)]; c != nil && r.UID != "" && c.UID != r.UID {
 					msg += fmt.Sprintf("; a new claim %s/%s exists (phase %s) and cannot bind it while spec.claimRef points at the old one", c.Namespace, c.Name, c.Phase)
@@ -94,10 +109,20 @@ var PVFailed = checks.New(checks.Meta{
 						Value: c.Phase, Message: "same name as the deleted claim, different UID"})
 				}
 			}
-			ev = append(ev, checks.Evidence{Type: checks.EvThreshold, Path: "released_for", Value: node.Round(releasedFor),
-				Message: "volume age " + node.Round(age) + "; the time of release is not recorded"})
+			if known {
+				ev = append(ev, checks.Evidence{Type: checks.EvField, Path: "status.lastPhaseTransitionTime",
+					Value: released.Format(time.RFC3339), Message: "Released since", Time: at(released)})
+				ev = append(ev, checks.Evidence{Type: checks.EvThreshold, Path: "released_for", Value: node.Round(releasedFor),
+					Message: "Released for " + node.Round(age)})
+			} else {
+				ev = append(ev, checks.Evidence{Type: checks.EvThreshold, Path: "released_for", Value: node.Round(releasedFor),
+					Message: "volume age " + node.Round(age) + "; the time of release is not recorded"})
+			}
 			f = env.Finding(checks.Ref(snapshot.KindPV, &pv.Meta), "VolumeReleased", msg, ev...)
 			f.Severity = checks.Info
+			if known {
+				f.Since = at(released)
+			}
 		default:
 			continue
 		}

@@ -20,9 +20,10 @@ var PVCPending = checks.New(checks.Meta{
 	ID:    "pvc.pending",
 	Title: "PersistentVolumeClaim pending",
 	Description: "The claim has been Pending longer than the threshold, so every pod that mounts it stays Pending too. " +
-		"The finding names the cause: a StorageClass that does not exist, no default StorageClass, no matching PersistentVolume for static binding, the provisioner's ProvisioningFailed message, or the volume-related scheduling failure of its consumer.",
+		"The finding names the cause: a StorageClass that does not exist, no default StorageClass, no matching PersistentVolume for static binding, the provisioner's ProvisioningFailed message, or the volume-related scheduling failure of its consumer. " +
+		"Without the StorageClasses (not collected or forbidden) it judges by the claim's events alone.",
 	Severity: checks.Warning,
-	Requires: []snapshot.Kind{snapshot.KindPVC, snapshot.KindStorageClass},
+	Requires: []snapshot.Kind{snapshot.KindPVC},
 	Params: []checks.Param{
 		{Name: "for", Type: checks.Duration, Default: "5m",
 			Description: "how long the claim must be Pending before the check fires (dynamic provisioning normally takes seconds)"},
@@ -37,6 +38,7 @@ var PVCPending = checks.New(checks.Meta{
 	}
 	_, podGap := env.Snap.Gap(snapshot.KindPod)
 	_, pvGap := env.Snap.Gap(snapshot.KindPV)
+	_, scGap := env.Snap.Gap(snapshot.KindStorageClass)
 
 	var out []checks.Finding
 	for i := range env.Snap.PVCs {
@@ -48,7 +50,12 @@ var PVCPending = checks.New(checks.Meta{
 		if age < wait {
 			continue
 		}
-		d := diagnosePending(env, c, pvs, !podGap, !pvGap)
+		var d pendingCause
+		if scGap {
+			d = diagnoseByEvents(env, c, !podGap)
+		} else {
+			d = diagnosePending(env, c, pvs, !podGap, !pvGap)
+		}
 		if d.quiet {
 			continue
 		}
@@ -144,6 +151,9 @@ func diagnosePending(env *checks.Env, c *snapshot.PVC, pvs map[string]*snapshot.
 		if class == nil {
 			d.reason = "StorageClassNotFound"
 			d.msg = fmt.Sprintf("StorageClass %q does not exist", name)
+			if failed != nil {
+				d.msg += " (" + failed.Reason + ": " + failed.Message + ")"
+			}
 			d.ev = append(d.ev, checks.Evidence{Type: checks.EvRelation, Path: "spec.storageClassName", Value: name,
 				Message: "no StorageClass of this name in the cluster (kubectl get storageclass)"})
 			withEvents()
@@ -227,6 +237,73 @@ func diagnosePending(env *checks.Env, c *snapshot.PVC, pvs map[string]*snapshot.
 			Message: "pods mounting the claim wait for it"})
 	}
 	withEvents()
+	return d
+}
+
+// reSCNotFound matches the PV controller's error for a missing class:
+// storageclass.storage.k8s.io "fast" not found.
+var reSCNotFound = regexp.MustCompile(`storageclass(?:\.storage\.k8s\.io)?s? "([^"]*)" not found`)
+
+// diagnoseByEvents explains a Pending claim from its events when the
+// snapshot holds no StorageClasses: the PV controller's and the
+// provisioner's events name the cause in their own words.
+func diagnoseByEvents(env *checks.Env, c *snapshot.PVC, havePods bool) pendingCause {
+	var d pendingCause
+	evs := env.Index.EventsFor(snapshot.KindPVC, c.Namespace, c.Name)
+	failed := latest(evs, "ProvisioningFailed")
+	binding := latest(evs, "FailedBinding")
+	waiting := latest(evs, "WaitForFirstConsumer", "WaitForPodScheduled")
+	external := latest(evs, "ExternalProvisioning", "Provisioning")
+	class := "the default class"
+	if c.StorageClassName != nil {
+		class = fmt.Sprintf("StorageClass %q", *c.StorageClassName)
+		if *c.StorageClassName == "" {
+			class = "no class (static binding)"
+		}
+	}
+	d.ev = append(d.ev, checks.Evidence{Type: checks.EvCoverage, Path: "coverage/StorageClass", Value: "not in snapshot",
+		Message: "judged by the claim's events; requests " + class})
+	var cons []*snapshot.Pod
+	if havePods {
+		cons = consumers(env.Index, c.Namespace, c.Name)
+	}
+	switch {
+	case failed != nil:
+		d.reason, d.msg = "ProvisioningFailed", failed.Message
+		if m := reSCNotFound.FindStringSubmatch(failed.Message); m != nil {
+			d.reason = "StorageClassNotFound"
+			d.msg = fmt.Sprintf("StorageClass %q does not exist (%s)", m[1], failed.Message)
+		}
+		d.ev = append(d.ev, eventEvidence(failed))
+	case waiting != nil && failed == nil:
+		// WaitForFirstConsumer: binding waits for a pod by design; the
+		// pod's own checks report why it is not scheduled.
+		d.quiet = true
+		return d
+	case binding != nil:
+		d.reason, d.msg = "FailedBinding", binding.Message
+		d.ev = append(d.ev, eventEvidence(binding))
+	case external != nil:
+		d.reason = "ExternalProvisioning"
+		d.msg = "still waiting for the external provisioner: " + external.Message
+		d.ev = append(d.ev, eventEvidence(external))
+	case !havePods || len(cons) == 0:
+		// No event and no consumer: it may be a WaitForFirstConsumer
+		// claim nobody uses yet, which is normal; without the class the
+		// snapshot cannot tell.
+		d.quiet = true
+		return d
+	default:
+		d.reason, d.msg = "ClaimPending", "no PersistentVolume has bound it and no event says why"
+	}
+	if len(cons) > 0 {
+		names := make([]string, 0, len(cons))
+		for _, p := range cons {
+			names = append(names, p.Name)
+		}
+		d.ev = append(d.ev, checks.Evidence{Type: checks.EvRelation, Path: "consumers", Value: strings.Join(names, ","),
+			Message: "pods mounting the claim wait for it"})
+	}
 	return d
 }
 

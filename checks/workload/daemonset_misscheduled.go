@@ -37,8 +37,8 @@ var DaemonSetMisscheduled = checks.New(checks.Meta{
 			continue
 		}
 		// Find the pods the controller counts as misscheduled: on a node
-		// whose labels no longer match, or with a taint the pods likely
-		// do not tolerate.
+		// whose labels no longer match, or with a taint the DaemonSet's
+		// tolerations (and the controller's defaults) do not tolerate.
 		var suspects []string
 		var ev []checks.Evidence
 		var newest time.Time
@@ -53,8 +53,8 @@ var DaemonSetMisscheduled = checks.New(checks.Meta{
 			why := ""
 			if kv, bad := selectorMismatch(ds.NodeSelector, n); bad {
 				why = "node no longer matches nodeSelector " + kv
-			} else if t, tainted := blockingTaint(n); tainted {
-				why = "node has taint " + taintString(t)
+			} else if t, tainted := blockingTaint(ds, n); tainted {
+				why = "node has taint " + taintString(t) + ", which the DaemonSet does not tolerate"
 				if t.TimeAdded != nil && t.TimeAdded.After(newest) {
 					newest = *t.TimeAdded
 				}

@@ -88,8 +88,10 @@ var DaemonSetNotScheduled = checks.New(checks.Meta{
 })
 
 // nodesWithoutDaemonPod lists the nodes, by name, that match the
-// DaemonSet's nodeSelector, carry no taint daemon pods do not tolerate by
-// default, and have no live pod of the DaemonSet. It returns nothing when
+// DaemonSet's nodeSelector, carry no taint its pods do not tolerate, and
+// have no live pod of the DaemonSet. (Node affinity is not in the
+// snapshot: a node excluded by it may be listed, so the list is only shown
+// when it is no longer than the controller's own shortfall.) It returns nothing when
 // the snapshot lacks nodes or pods.
 func nodesWithoutDaemonPod(env *checks.Env, ds *snapshot.DaemonSet, podsGap bool) []*snapshot.Node {
 	if podsGap || len(env.Snap.Nodes) == 0 {
@@ -110,7 +112,7 @@ func nodesWithoutDaemonPod(env *checks.Env, ds *snapshot.DaemonSet, podsGap bool
 		if _, bad := selectorMismatch(ds.NodeSelector, n); bad {
 			continue
 		}
-		if _, tainted := blockingTaint(n); tainted {
+		if _, tainted := blockingTaint(ds, n); tainted {
 			continue
 		}
 		out = append(out, n)

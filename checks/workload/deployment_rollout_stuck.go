@@ -110,9 +110,12 @@ func namedReplicaSet(msg string, rss []*snapshot.ReplicaSet) *snapshot.ReplicaSe
 func deadlineFinding(env *checks.Env, d *snapshot.Deployment, prog snapshot.Condition, newRS *snapshot.ReplicaSet) checks.Finding {
 	ev := []checks.Evidence{conditionEvidence(prog),
 		fieldEvidence("spec.progressDeadlineSeconds", fmt.Sprint(d.ProgressDeadlineSeconds), "", nil)}
-	msg := fmt.Sprintf("deployment %s rollout stuck: no progress within its %ds deadline", d.Name, d.ProgressDeadlineSeconds)
+	msg := fmt.Sprintf("deployment %s rollout stuck (ProgressDeadlineExceeded): no progress within its %ds deadline", d.Name, d.ProgressDeadlineSeconds)
 	if !prog.LastTransitionTime.IsZero() {
 		msg += fmt.Sprintf(" (gave up %s ago)", round(env.Age(prog.LastTransitionTime)))
+	}
+	if m := strings.TrimSuffix(oneLine(prog.Message, 200), "."); m != "" {
+		msg += ": " + m
 	}
 	msg += "; " + newReplicaSetStory(env, d, newRS, &ev)
 	f := env.Finding(checks.Ref(snapshot.KindDeployment, &d.Meta), "ProgressDeadlineExceeded", msg, ev...)
@@ -126,7 +129,7 @@ func deadlineFinding(env *checks.Env, d *snapshot.Deployment, prog snapshot.Cond
 // appends its evidence.
 func newReplicaSetStory(env *checks.Env, d *snapshot.Deployment, rs *snapshot.ReplicaSet, ev *[]checks.Evidence) string {
 	if rs == nil {
-		return fmt.Sprintf("%d/%d replicas updated, %d available", d.UpdatedReplicas, d.Replicas, d.AvailableReplicas)
+		return fmt.Sprintf("%d/%d replicas updated, %d available, %d unavailable", d.UpdatedReplicas, d.Replicas, d.AvailableReplicas, d.UnavailableReplicas)
 	}
 	*ev = append(*ev, checks.Evidence{Type: checks.EvRelation, Path: "replicaset/" + rs.Name,
 		Value:   fmt.Sprintf("%d/%d ready", rs.ReadyReplicas, rs.Replicas),

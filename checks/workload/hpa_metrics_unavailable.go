@@ -58,8 +58,8 @@ var HPAMetricsUnavailable = checks.New(checks.Meta{
 				detail = oneLine(e.Message, 500)
 			}
 		}
-		msg := fmt.Sprintf("hpa %s cannot compute its metrics for %s and does not scale %s %s (stuck at %d replicas): %s",
-			h.Name, round(env.Age(since)), h.TargetKind, h.TargetName, h.CurrentReplicas, joinColon(reason, detail))
+		msg := fmt.Sprintf("hpa %s cannot compute its metrics for %s and does not scale %s %s (stuck at %s): %s",
+			h.Name, round(env.Age(since)), h.TargetKind, h.TargetName, plural(int(h.CurrentReplicas), "replica", "replicas"), joinColon(reason, detail))
 		if hint := metricsHint(c.Message); hint != "" {
 			msg += " — " + hint
 		}

@@ -79,15 +79,19 @@ var PDBDisruptionsBlocked = checks.New(checks.Meta{
 			if zeroBudget(b, b.ExpectedPods) {
 				msg += fmt.Sprintf("; the budget itself (%s for %d pods) would allow none even when all are healthy", budget, b.ExpectedPods)
 			} else {
-				msg += " — drains of their nodes block until the pods are healthy"
+				msg += " — evictions are refused (\"Cannot evict pod as it would violate the pod's disruption budget\") and drains of their nodes block until the pods are healthy"
 			}
 		default:
 			reason = "ZeroDisruptionBudget"
-			msg = fmt.Sprintf("pdb %s (%s) can never allow an eviction: all %d pods must stay healthy, so kubectl drain and node upgrades block on every node that runs one",
+			msg = fmt.Sprintf("pdb %s (%s) can never allow an eviction: all %d pods must stay healthy",
 				b.Name, budget, b.ExpectedPods)
+			if b.ExpectedPods == 1 {
+				msg = fmt.Sprintf("pdb %s (%s) can never allow an eviction: its only pod must stay healthy", b.Name, budget)
+			}
 			if !zeroBudget(b, b.ExpectedPods) && strings.HasSuffix(b.MinAvailable, "%") {
 				msg += fmt.Sprintf(" (minAvailable %s of %d pods rounds up to %d)", b.MinAvailable, b.ExpectedPods, b.DesiredHealthy)
 			}
+			msg += ", so kubectl drain and node upgrades block on every node that runs one (\"Cannot evict pod as it would violate the pod's disruption budget\")"
 		}
 		ev = append(ev, thresholdEvidence("for", wait.String(), "no disruption allowed at least this long"))
 		f := env.Finding(checks.Ref(snapshot.KindPDB, &b.Meta), reason, msg, ev...)

@@ -2,6 +2,7 @@ package workload
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -195,9 +196,9 @@ func containerTrouble(env *checks.Env, p *snapshot.Pod, c *snapshot.Container, l
 			msg := c.State.Message
 			// The kubelet's "Failed to pull image …" event carries the
 			// registry's answer; the waiting message only says Back-off.
-			if e := latestEventWhere(env, snapshot.KindPod, p.Namespace, p.Name, "Failed", func(m string) bool {
+			if e := podEventFor(env, p, c.Name, func(m string) bool {
 				return strings.Contains(m, "pull image") || strings.Contains(m, "Failed to pull")
-			}); e != nil {
+			}, "Failed"); e != nil {
 				msg = e.Message
 				t.ev = append(t.ev, eventEvidence(e))
 			}
@@ -208,7 +209,7 @@ func containerTrouble(env *checks.Env, p *snapshot.Pod, c *snapshot.Container, l
 		case r == "ContainerCreating" || r == "PodInitializing" || r == "Waiting":
 			t.rank = 30
 			t.detail = name + " is " + r
-			if e := env.Index.LatestEvent(snapshot.KindPod, p.Namespace, p.Name,
+			if e := podEventFor(env, p, c.Name, nil,
 				"FailedMount", "FailedAttachVolume", "FailedCreatePodSandBox", "FailedSync"); e != nil {
 				t.reason, t.rank = e.Reason, 70
 				t.detail = name + " cannot start: " + oneLine(e.Message, 300)
@@ -236,7 +237,7 @@ func containerTrouble(env *checks.Env, p *snapshot.Pod, c *snapshot.Container, l
 		}
 		t.reason, t.rank = "NotReady", 40
 		t.detail = name + " is running but not ready"
-		if e := env.Index.LatestEvent(snapshot.KindPod, p.Namespace, p.Name, "Unhealthy"); e != nil {
+		if e := podEventFor(env, p, c.Name, nil, "Unhealthy"); e != nil {
 			t.reason, t.rank = "Unhealthy", 50
 			t.detail += ": " + oneLine(e.Message, 300)
 			t.ev = append(t.ev, eventEvidence(e))
@@ -246,7 +247,7 @@ func containerTrouble(env *checks.Env, p *snapshot.Pod, c *snapshot.Container, l
 		}
 	default:
 		t.reason, t.rank, t.detail = "ContainerCreating", 20, name+" has not started"
-		if e := env.Index.LatestEvent(snapshot.KindPod, p.Namespace, p.Name,
+		if e := podEventFor(env, p, c.Name, nil,
 			"FailedMount", "FailedAttachVolume", "FailedCreatePodSandBox"); e != nil {
 			t.reason, t.rank = e.Reason, 70
 			t.detail = name + " cannot start: " + oneLine(e.Message, 300)
@@ -537,16 +538,37 @@ func freshEvent(env *checks.Env, kind snapshot.Kind, ns, name string, window tim
 	return e
 }
 
-// latestEventWhere returns the newest event about an object with the
-// reason whose message satisfies match.
-func latestEventWhere(env *checks.Env, kind snapshot.Kind, ns, name, reason string, match func(string) bool) *snapshot.Event {
-	evs := env.Index.EventsFor(kind, ns, name)
+// podEventFor returns the newest event about pod p with one of reasons
+// that concerns container name and whose message satisfies match (nil
+// matches all). An event with a container fieldPath (spec.containers{app})
+// concerns that container only; one without (pod-level events such as
+// FailedMount, older recorders) concerns every container.
+func podEventFor(env *checks.Env, p *snapshot.Pod, name string, match func(string) bool, reasons ...string) *snapshot.Event {
+	evs := env.Index.EventsFor(snapshot.KindPod, p.Namespace, p.Name)
 	for i := len(evs) - 1; i >= 0; i-- {
-		if evs[i].Reason == reason && match(evs[i].Message) {
-			return evs[i]
+		e := evs[i]
+		if e.Involved.UID != "" && p.UID != "" && e.Involved.UID != p.UID {
+			continue // an earlier pod of the same name
 		}
+		if !slices.Contains(reasons, e.Reason) || (match != nil && !match(e.Message)) {
+			continue
+		}
+		if c := fieldPathContainer(e.FieldPath); c != "" && c != name {
+			continue
+		}
+		return e
 	}
 	return nil
+}
+
+// fieldPathContainer returns the container an event's fieldPath names
+// (spec.containers{app} → app), or "".
+func fieldPathContainer(fp string) string {
+	i := strings.IndexByte(fp, '{')
+	if i < 0 || !strings.HasPrefix(fp, "spec.") || !strings.HasSuffix(fp, "}") {
+		return ""
+	}
+	return fp[i+1 : len(fp)-1]
 }
 
 // eventStart returns when an event series began.
@@ -764,28 +786,44 @@ func jobEnd(j *snapshot.Job) time.Time {
 	return time.Time{}
 }
 
-// defaultDaemonTolerations are the taints the DaemonSet controller adds
-// tolerations for to every daemon pod.
-var defaultDaemonTolerations = map[string]bool{
-	"node.kubernetes.io/not-ready":           true,
-	"node.kubernetes.io/unreachable":         true,
-	"node.kubernetes.io/disk-pressure":       true,
-	"node.kubernetes.io/memory-pressure":     true,
-	"node.kubernetes.io/pid-pressure":        true,
-	"node.kubernetes.io/unschedulable":       true,
-	"node.kubernetes.io/network-unavailable": true,
+// defaultDaemonTolerations are the tolerations the DaemonSet controller
+// adds to every daemon pod (pkg/controller/daemon/util): daemons survive
+// node problems and cordons. network-unavailable is only added for
+// hostNetwork pods, which the snapshot does not tell; it is assumed, which
+// errs towards fewer nodes counted as eligible.
+var defaultDaemonTolerations = []snapshot.Toleration{
+	{Key: "node.kubernetes.io/not-ready", Operator: "Exists", Effect: "NoExecute"},
+	{Key: "node.kubernetes.io/unreachable", Operator: "Exists", Effect: "NoExecute"},
+	{Key: "node.kubernetes.io/disk-pressure", Operator: "Exists", Effect: "NoSchedule"},
+	{Key: "node.kubernetes.io/memory-pressure", Operator: "Exists", Effect: "NoSchedule"},
+	{Key: "node.kubernetes.io/pid-pressure", Operator: "Exists", Effect: "NoSchedule"},
+	{Key: "node.kubernetes.io/unschedulable", Operator: "Exists", Effect: "NoSchedule"},
+	{Key: "node.kubernetes.io/network-unavailable", Operator: "Exists", Effect: "NoSchedule"},
 }
 
-// blockingTaint returns a NoSchedule/NoExecute taint of n that daemon pods
-// do not tolerate by default (the DaemonSet may still tolerate it: the
-// snapshot does not carry tolerations).
-func blockingTaint(n *snapshot.Node) (snapshot.Taint, bool) {
+// blockingTaint returns a NoSchedule or NoExecute taint of n that the
+// DaemonSet's pods do not tolerate, by the pod template's tolerations and
+// the ones the controller adds: the controller neither places a daemon pod
+// on such a node nor counts it in desiredNumberScheduled.
+func blockingTaint(ds *snapshot.DaemonSet, n *snapshot.Node) (snapshot.Taint, bool) {
 	for _, t := range n.Taints {
-		if (t.Effect == "NoSchedule" || t.Effect == "NoExecute") && !defaultDaemonTolerations[t.Key] {
+		if t.Effect != "NoSchedule" && t.Effect != "NoExecute" {
+			continue
+		}
+		if !tolerated(t, ds.Tolerations) && !tolerated(t, defaultDaemonTolerations) {
 			return t, true
 		}
 	}
 	return snapshot.Taint{}, false
+}
+
+func tolerated(t snapshot.Taint, ts []snapshot.Toleration) bool {
+	for _, tol := range ts {
+		if tol.Tolerates(t) {
+			return true
+		}
+	}
+	return false
 }
 
 func taintString(t snapshot.Taint) string {

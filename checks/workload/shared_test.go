@@ -206,6 +206,40 @@ func TestMissingOrdinals(t *testing.T) {
 	if got := strings.Join(missingOrdinals(s, pods("web-canary", "web-1")), ","); got != "web-0,web-2" {
 		t.Errorf("missing = %q, want web-0,web-2", got)
 	}
+	started := &snapshot.StatefulSet{Meta: snapshot.Meta{Name: "web"}, Replicas: 3, OrdinalsStart: 5}
+	if got := strings.Join(missingOrdinals(started, pods("web-5", "web-6")), ","); got != "web-7" {
+		t.Errorf("ordinals.start 5: missing = %q, want web-7", got)
+	}
+	if got := missingOrdinals(started, pods("web-0", "web-6")); got != nil {
+		t.Errorf("pod outside ordinals.start range: missing = %v, want none", got)
+	}
+}
+
+func TestPartitioned(t *testing.T) {
+	for _, tc := range []struct {
+		strategy              string
+		replicas, part, start int32
+		want                  int32
+		below, above          string
+	}{
+		{"RollingUpdate", 3, 0, 0, 0, "", "db-0"},
+		{"RollingUpdate", 3, 2, 0, 2, "db-1", "db-2"},
+		{"RollingUpdate", 3, 5, 0, 3, "db-2", ""},
+		{"OnDelete", 3, 2, 0, 0, "", "db-0"},
+		{"RollingUpdate", 3, 2, 1, 1, "db-1", "db-2"},
+		{"RollingUpdate", 3, 1, 1, 0, "", "db-1"},
+	} {
+		s := &snapshot.StatefulSet{Meta: snapshot.Meta{Name: "db"}, UpdateStrategy: tc.strategy, Replicas: tc.replicas, Partition: tc.part, OrdinalsStart: tc.start}
+		if got := partitioned(s); got != tc.want {
+			t.Errorf("%s partition %d start %d: partitioned = %d, want %d", tc.strategy, tc.part, tc.start, got, tc.want)
+		}
+		if tc.below != "" && !belowPartition(s, tc.below) {
+			t.Errorf("%s partition %d: %s should be below the partition", tc.strategy, tc.part, tc.below)
+		}
+		if tc.above != "" && belowPartition(s, tc.above) {
+			t.Errorf("%s partition %d: %s should not be below the partition", tc.strategy, tc.part, tc.above)
+		}
+	}
 }
 
 func TestNewestReplicaSet(t *testing.T) {

@@ -70,10 +70,13 @@ var StatefulSetReplicasNotReady = checks.New(checks.Meta{
 			parts = append(parts, summarize(ts))
 		}
 		if len(missing) > 0 {
-			m := fmt.Sprintf("%s not created", plural(len(missing), "pod", "pods")+" "+strings.Join(missing, ", "))
+			m := "pod " + missing[0] + " not created"
+			if len(missing) > 1 {
+				m = fmt.Sprintf("%d pods not created: %s", len(missing), strings.Join(missing, ", "))
+			}
 			if fc != nil {
 				m += ": FailedCreate: " + oneLine(fc.Message, 400)
-			} else if len(ts) > 0 {
+			} else if len(ts) > 0 && orderedReady(s) {
 				m += " (OrderedReady creates higher ordinals only once lower ones are Ready)"
 			}
 			parts = append(parts, m)
@@ -104,28 +107,56 @@ var StatefulSetReplicasNotReady = checks.New(checks.Meta{
 	return out
 })
 
-// missingOrdinals names the pods NAME-0…NAME-(replicas-1) that do not
-// exist. It returns nothing when existing pods use other ordinals (a
-// custom spec.ordinals.start), since the names would be guesses.
+// missingOrdinals names the pods NAME-start…NAME-(start+replicas-1) that
+// do not exist, start being spec.ordinals.start (0 by default). It returns
+// nothing when an existing pod carries an ordinal outside that range: the
+// snapshot's ordinals.start is then stale or unknown (a snapshot from
+// before it was projected) and the names would be guesses.
 func missingOrdinals(s *snapshot.StatefulSet, pods []*snapshot.Pod) []string {
+	lo, hi := int(s.OrdinalsStart), int(s.OrdinalsStart)+int(s.Replicas)
 	have := map[int]bool{}
 	for _, p := range pods {
 		n, ok := ordinal(s.Name, p.Name)
 		if !ok {
 			continue
 		}
-		if n >= int(s.Replicas) {
+		if n < lo || n >= hi {
+			if p.DeletionTimestamp != nil {
+				continue // a scale-down in progress
+			}
 			return nil
 		}
 		have[n] = true
 	}
 	var out []string
-	for i := 0; i < int(s.Replicas); i++ {
+	for i := lo; i < hi; i++ {
 		if !have[i] {
 			out = append(out, fmt.Sprintf("%s-%d", s.Name, i))
 		}
 	}
 	return out
+}
+
+// orderedReady reports whether the StatefulSet creates and updates its
+// pods one at a time, each waiting for the previous one to be Ready (the
+// default podManagementPolicy OrderedReady, as opposed to Parallel).
+func orderedReady(s *snapshot.StatefulSet) bool { return s.PodManagementPolicy != "Parallel" }
+
+// partitioned returns how many replicas a RollingUpdate partition keeps at
+// the current revision on purpose: those whose ordinal is below
+// spec.updateStrategy.rollingUpdate.partition.
+func partitioned(s *snapshot.StatefulSet) int32 {
+	if s.UpdateStrategy == "OnDelete" || s.Partition <= s.OrdinalsStart {
+		return 0
+	}
+	return min(s.Partition-s.OrdinalsStart, s.Replicas)
+}
+
+// belowPartition reports whether pod is one of the ordinals the partition
+// keeps at the current revision.
+func belowPartition(s *snapshot.StatefulSet, pod string) bool {
+	n, ok := ordinal(s.Name, pod)
+	return ok && partitioned(s) > 0 && n < int(s.Partition)
 }
 
 // ordinal parses NAME-N.

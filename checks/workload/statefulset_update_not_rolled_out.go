@@ -24,7 +24,8 @@ var StatefulSetUpdateNotRolledOut = checks.New(checks.Meta{
 		"a crashing updated pod (a bad new revision) or a broken pod of the old revision (which the " +
 		"controller will not replace, kubernetes/kubernetes#67250) stops the rollout for good. With " +
 		"updateStrategy OnDelete pods only change when deleted, so a pending update is reported as info. " +
-		"A rollout held by a partition with every pod ready stays quiet.",
+		"Pods below a RollingUpdate partition keep the current revision on purpose: a rollout that has " +
+		"updated every ordinal from the partition up stays quiet.",
 	Severity: checks.Warning,
 	Requires: []snapshot.Kind{snapshot.KindStatefulSet},
 	Params: []checks.Param{
@@ -38,8 +39,12 @@ var StatefulSetUpdateNotRolledOut = checks.New(checks.Meta{
 	wait := env.Params.Duration("for")
 	for i := range env.Snap.StatefulSets {
 		s := &env.Snap.StatefulSets[i]
+		// Ordinals below the partition keep the current revision on
+		// purpose: the rollout is done once the others are updated.
+		held := partitioned(s)
+		want := s.Replicas - held
 		if s.Replicas <= 0 || s.DeletionTimestamp != nil || s.UpdateRevision == "" ||
-			s.CurrentRevision == "" || s.CurrentRevision == s.UpdateRevision || s.UpdatedReplicas >= s.Replicas {
+			s.CurrentRevision == "" || s.CurrentRevision == s.UpdateRevision || s.UpdatedReplicas >= want {
 			continue
 		}
 		if s.Generation > 0 && s.ObservedGeneration < s.Generation {
@@ -61,6 +66,10 @@ var StatefulSetUpdateNotRolledOut = checks.New(checks.Meta{
 			fieldEvidence("status.updatedReplicas", fmt.Sprint(s.UpdatedReplicas),
 				fmt.Sprintf("spec.replicas=%d, readyReplicas=%d, updateStrategy=%s", s.Replicas, s.ReadyReplicas, firstNonEmpty(s.UpdateStrategy, "RollingUpdate")), nil),
 		}
+		if held > 0 {
+			revEv = append(revEv, fieldEvidence("spec.updateStrategy.rollingUpdate.partition", fmt.Sprint(s.Partition),
+				fmt.Sprintf("%s below it keep revision %s on purpose; %d must be updated", plural(int(held), "pod", "pods"), s.CurrentRevision, want), nil))
+		}
 		if s.UpdateStrategy == "OnDelete" {
 			n := s.Replicas - s.UpdatedReplicas
 			f := env.Finding(ref, "OnDeleteUpdatePending",
@@ -73,7 +82,9 @@ var StatefulSetUpdateNotRolledOut = checks.New(checks.Meta{
 			out = append(out, f)
 			continue
 		}
-		ts := troubles(env, pods, nil)
+		// With podManagementPolicy Parallel a broken pod the rollout
+		// does not touch (below the partition) does not hold it.
+		ts := troubles(env, pods, func(p *snapshot.Pod) bool { return !orderedReady(s) && belowPartition(s, p.Name) })
 		if len(ts) == 0 && s.StatusReplicas >= s.Replicas && (len(pods) > 0 || s.ReadyReplicas >= s.Replicas) {
 			// Every pod is fine: the rollout is moving, or a partition
 			// holds it on purpose.
@@ -92,11 +103,15 @@ var StatefulSetUpdateNotRolledOut = checks.New(checks.Meta{
 		if lastProgress.IsZero() || env.Age(lastProgress) < wait {
 			continue
 		}
-		msg := fmt.Sprintf("statefulset %s rollout to revision %s stuck for %s with %d/%d pods updated",
-			s.Name, s.UpdateRevision, round(env.Age(lastProgress)), s.UpdatedReplicas, s.Replicas)
+		progress := fmt.Sprintf("%d/%d pods updated", s.UpdatedReplicas, want)
+		if held > 0 {
+			progress += fmt.Sprintf(" (partition %d keeps %d at the current revision)", s.Partition, held)
+		}
+		msg := fmt.Sprintf("statefulset %s rollout to revision %s stuck for %s with %s",
+			s.Name, s.UpdateRevision, round(env.Age(lastProgress)), progress)
 		if !dated {
-			msg = fmt.Sprintf("statefulset %s rollout to revision %s is blocked with %d/%d pods updated",
-				s.Name, s.UpdateRevision, s.UpdatedReplicas, s.Replicas)
+			msg = fmt.Sprintf("statefulset %s rollout to revision %s is blocked with %s",
+				s.Name, s.UpdateRevision, progress)
 		}
 		reason := "RolloutStuck"
 		ev := revEv
@@ -106,6 +121,10 @@ var StatefulSetUpdateNotRolledOut = checks.New(checks.Meta{
 			if w.pod.Labels[revisionLabel] == s.UpdateRevision {
 				reason = "UpdatedPodFailing"
 				msg += ": updated " + summarize(ts) + " — the new revision does not become ready"
+			} else if belowPartition(s, w.pod.Name) {
+				reason = "OldRevisionPodBlocking"
+				msg += ": " + summarize(ts) + fmt.Sprintf(" — pod %s is below the partition (%d) and kept at the current revision on purpose, but it has not been ready for %s and the controller (OrderedReady) waits for every pod to be Ready before updating the next; fix it (deleting it recreates it at the current revision)",
+					w.pod.Name, s.Partition, round(env.Age(w.since)))
 			} else {
 				reason = "OldRevisionPodBlocking"
 				msg += ": " + summarize(ts) + fmt.Sprintf(" — pod %s is on the old revision, not ready for %s, and the controller waits for it to be Ready before updating it; delete it to recreate it at %s",
