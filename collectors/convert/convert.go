@@ -129,7 +129,14 @@ func metaConds(cs []metav1.Condition) []snapshot.Condition {
 
 // Namespace projects a Namespace.
 func Namespace(o *corev1.Namespace) snapshot.Namespace {
-	return snapshot.Namespace{Meta: Meta(&o.ObjectMeta), Phase: string(o.Status.Phase)}
+	n := snapshot.Namespace{Meta: Meta(&o.ObjectMeta), Phase: string(o.Status.Phase)}
+	for _, f := range o.Spec.Finalizers {
+		n.SpecFinalizers = append(n.SpecFinalizers, string(f))
+	}
+	for _, c := range o.Status.Conditions {
+		n.Conditions = append(n.Conditions, cond(string(c.Type), string(c.Status), c.Reason, c.Message, c.LastTransitionTime, metav1.Time{}, metav1.Time{}))
+	}
+	return n
 }
 
 // Node projects a Node.

@@ -291,6 +291,14 @@ func (l *loader) object(where string, itemAt func(int) string, h header, raw []b
 				ih.Kind = strings.TrimSuffix(h.Kind, "List")
 				ih.APIVersion = h.APIVersion
 			}
+			if strings.HasSuffix(ih.Kind, "List") {
+				// A list inside a list (kubectl get -o json of several
+				// resource types with --show-kind, or hand-made dumps).
+				if err := l.object(fmt.Sprintf("%s: items[%d]", at, i), nil, ih, item); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := l.one(fmt.Sprintf("%s: items[%d]", at, i), ih, item); err != nil {
 				return err
 			}

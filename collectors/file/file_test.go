@@ -100,6 +100,13 @@ items:
 - apiVersion: v1
   kind: ConfigMap
   metadata: {name: ignored, namespace: ns}
+- apiVersion: storage.k8s.io/v1
+  kind: StorageClassList
+  items:
+  - apiVersion: storage.k8s.io/v1
+    kind: StorageClass
+    metadata: {name: fast}
+    provisioner: ebs.csi.aws.com
 `
 	p := filepath.Join(dir, "mixed.yaml")
 	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
@@ -108,6 +115,9 @@ items:
 	s, err := Load(p, Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(s.StorageClasses) != 1 {
+		t.Errorf("a list nested in a list was dropped: %d storage classes", len(s.StorageClasses))
 	}
 	if len(s.Pods) != 1 || len(s.Events) != 1 || len(s.Deployments) != 1 {
 		t.Fatalf("pods %d events %d deployments %d", len(s.Pods), len(s.Events), len(s.Deployments))

@@ -156,6 +156,10 @@ func contains(ss []string, s string) bool {
 type Namespace struct {
 	Meta
 	Phase string `json:"phase,omitempty"`
+	// SpecFinalizers are spec.finalizers (e.g. "kubernetes"), which hold a
+	// terminating namespace until its content is gone.
+	SpecFinalizers []string    `json:"specFinalizers,omitempty"`
+	Conditions     []Condition `json:"conditions,omitempty"`
 }
 
 // Taint is a node taint.
