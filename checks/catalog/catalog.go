@@ -9,6 +9,7 @@ import (
 
 	"github.com/kubepatrol/patrol/checks"
 	"github.com/kubepatrol/patrol/checks/controlplane"
+	"github.com/kubepatrol/patrol/checks/metrics"
 	"github.com/kubepatrol/patrol/checks/network"
 	"github.com/kubepatrol/patrol/checks/node"
 	"github.com/kubepatrol/patrol/checks/pod"
@@ -25,6 +26,7 @@ func All() []checks.Check {
 	all = append(all, storage.Checks()...)
 	all = append(all, network.Checks()...)
 	all = append(all, controlplane.Checks()...)
+	all = append(all, metrics.Checks()...)
 	return all
 }
 

@@ -13,6 +13,8 @@ import (
 	"github.com/kubepatrol/patrol/checks"
 	"github.com/kubepatrol/patrol/collectors/file"
 	"github.com/kubepatrol/patrol/collectors/kube"
+	"github.com/kubepatrol/patrol/collectors/prom"
+	"github.com/kubepatrol/patrol/collectors/scrape"
 	"github.com/kubepatrol/patrol/collectors/snapshot"
 )
 
@@ -28,6 +30,14 @@ type Source struct {
 	Timeout       time.Duration
 	Requests      *atomic.Int64
 	Logger        *slog.Logger
+	// Prometheus, when its URL is set, adds metrics from a Prometheus
+	// server; Scrape, when it has targets, scrapes /metrics directly.
+	Prometheus prom.Options
+	Scrape     []string
+	// ScrapeInterval separates the two scrapes that give rates (0: one
+	// scrape, lifetime totals).
+	ScrapeInterval    time.Duration
+	ScrapeInsecureTLS bool
 }
 
 // Snapshot reads one snapshot from src.
@@ -72,6 +82,26 @@ func Snapshot(ctx context.Context, src Source) (*snapshot.Snapshot, error) {
 	if !src.At.IsZero() {
 		s.CollectedAt = src.At.UTC()
 	}
+	if src.Prometheus.URL != "" {
+		if err := prom.AddTo(ctx, s, src.Prometheus); err != nil {
+			return nil, fmt.Errorf("prometheus: %w", err)
+		}
+	}
+	if len(src.Scrape) > 0 {
+		var targets []scrape.Target
+		for _, t := range src.Scrape {
+			tg, err := scrape.ParseTarget(t)
+			if err != nil {
+				return nil, err
+			}
+			targets = append(targets, tg)
+		}
+		if err := scrape.AddTo(ctx, s, scrape.Options{Config: cfg, Targets: targets, Interval: src.ScrapeInterval,
+			InsecureSkipVerify: src.ScrapeInsecureTLS}); err != nil {
+			return nil, fmt.Errorf("scrape: %w", err)
+		}
+	}
+	s.CompleteMetricCoverage()
 	return s, nil
 }
 

@@ -29,6 +29,7 @@ type inspectOpts struct {
 	timeout       time.Duration
 	evidence      bool
 	color         string
+	metrics       metricFlags
 }
 
 func inspectCmd(g *globals) *cobra.Command {
@@ -59,6 +60,7 @@ func inspectCmd(g *globals) *cobra.Command {
 	f.DurationVar(&o.timeout, "list-timeout", 30*time.Second, "timeout for listing each kind")
 	f.BoolVar(&o.evidence, "evidence", false, "show each finding's evidence in table output")
 	f.StringVar(&o.color, "color", "auto", "colour table output: auto|always|never")
+	o.metrics.register(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		log := g.logger()
 		var minSev, failSev checks.Severity
@@ -94,6 +96,8 @@ func inspectCmd(g *globals) *cobra.Command {
 		s, err := app.Snapshot(cmd.Context(), app.Source{
 			Path: o.snapshot, At: at, Cluster: o.cluster, Kube: kf, AllNamespaces: o.allNamespaces,
 			Timeout: o.timeout, Requests: &reqs, Logger: log,
+			Prometheus: o.metrics.prometheus(), Scrape: o.metrics.scrape, ScrapeInterval: o.metrics.interval,
+			ScrapeInsecureTLS: o.metrics.insecure,
 		})
 		if err != nil {
 			return err

@@ -20,6 +20,7 @@ func snapshotCmd(g *globals) *cobra.Command {
 	var out, cluster string
 	var timeout time.Duration
 	var all bool
+	var mf metricFlags
 	save := &cobra.Command{
 		Use:   "save -o FILE",
 		Short: "Record a live cluster's snapshot to a file (gzip when FILE ends in .gz)",
@@ -30,11 +31,13 @@ func snapshotCmd(g *globals) *cobra.Command {
 	save.Flags().StringVar(&cluster, "cluster-name", "", "name of the cluster in the snapshot")
 	save.Flags().DurationVar(&timeout, "list-timeout", 30*time.Second, "timeout for listing each kind")
 	save.Flags().BoolVarP(&all, "all-namespaces", "A", false, "all namespaces (the default unless -n is given)")
+	mf.register(save)
 	save.RunE = func(cmd *cobra.Command, _ []string) error {
 		if out == "" {
 			return fmt.Errorf("-o FILE is required")
 		}
-		s, err := app.Snapshot(cmd.Context(), app.Source{Kube: kf, Cluster: cluster, Timeout: timeout, AllNamespaces: all, Logger: g.logger()})
+		s, err := app.Snapshot(cmd.Context(), app.Source{Kube: kf, Cluster: cluster, Timeout: timeout, AllNamespaces: all, Logger: g.logger(),
+			Prometheus: mf.prometheus(), Scrape: mf.scrape, ScrapeInterval: mf.interval, ScrapeInsecureTLS: mf.insecure})
 		if err != nil {
 			return err
 		}
