@@ -61,6 +61,12 @@ func Load(path string, opt Options) (*snapshot.Snapshot, error) {
 			return nil, fmt.Errorf("%s: no .json or .yaml files found", path)
 		}
 	} else {
+		if own, err := readOwn(path); own != nil || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			return finish(own, opt, true), nil
+		}
 		files = []string{path}
 	}
 
@@ -94,6 +100,35 @@ func Load(path string, opt Options) (*snapshot.Snapshot, error) {
 		}
 	}
 	return finish(s, opt, false), nil
+}
+
+// readOwn reads path with the streaming snapshot reader when it is a
+// kubepatrol snapshot (plain or gzip); it returns nil, nil for any other
+// file. A large snapshot is decoded without holding extra copies.
+func readOwn(path string) (*snapshot.Snapshot, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	gz := n >= 2 && head[0] == 0x1f && head[1] == 0x8b
+	if !gz && !bytes.Contains(head, []byte(`"schema":"`+snapshot.SchemaVersion+`"`)) {
+		return nil, nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	s, err := snapshot.Read(f)
+	if err != nil {
+		if msg := err.Error(); msg != "" && msg[0] >= '0' && msg[0] <= '9' {
+			return nil, fmt.Errorf("%s:%w", path, err) // line:col: …
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
 }
 
 func finish(s *snapshot.Snapshot, opt Options, own bool) *snapshot.Snapshot {

@@ -151,3 +151,30 @@ func TestOwnSnapshotRoundTrip(t *testing.T) {
 		t.Errorf("round trip changed the snapshot: %+v", out)
 	}
 }
+
+func TestOwnSnapshotGzip(t *testing.T) {
+	in, err := Load(filepath.Join("..", "..", "testdata", "file", "dump"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "snap.json.gz")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := snapshot.Writer(f, true)
+	if err := snapshot.Write(w, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	out, err := Load(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.ID != in.ID || len(out.Nodes) != 1 {
+		t.Errorf("gzip round trip: %+v", out)
+	}
+}
