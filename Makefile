@@ -46,6 +46,10 @@ bench: build ## engine figures on a generated 5,000-node / 150,000-pod fleet, pl
 	$(GO) run ./e2e/benchreport -patrol $(BIN)/patrol
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./checks/... ./collectors/...
 
+.PHONY: eval
+eval: ## NAB scores of every detector on ../shared/nab: three profiles, leave-one-category-out
+	$(GO) run ./analysis/detect/nab/cmd/nabeval -data ../shared/nab
+
 .PHONY: lint
 lint: ## go vet, gofmt and go mod tidy must be clean
 	$(GO) vet ./...

@@ -101,7 +101,7 @@ behind them, a health score and a grade.`,
 	root.SetErr(stderr)
 	root.PersistentFlags().CountVarP(&g.verbosity, "verbose", "v", "log more (-v info, -vv debug) to stderr")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-	root.AddCommand(inspectCmd(g), snapshotCmd(g), checksCmd(g), checkConfigCmd(g), versionCmd(g))
+	root.AddCommand(inspectCmd(g), snapshotCmd(g), checksCmd(g), checkConfigCmd(g), analyzeCmd(g), versionCmd(g))
 	return root
 }
 

@@ -1,0 +1,211 @@
+package detect
+
+import (
+	"math"
+	"time"
+)
+
+// AlarmScore is the combined detector's default operating point: a score
+// at or above it is an alarm and starts the cooldown. It is where NAB's
+// threshold sweep lands on the corpus subset (about 0.21), whose costs
+// make a false alarm a ninth of a miss: a point as unusual as about one in
+// 400 of its series. For paging, PageScore is quieter.
+const AlarmScore = 0.2
+
+// PageScore is the threshold to page on: about one in 10⁴, so a clean
+// series sampled every 5 minutes alarms about once a month at most. Clean
+// generated series (Gaussian noise, daily cycles, square waves, flat
+// lines, quantised counters) stay below it in the tests.
+const PageScore = 0.4
+
+// Sizes of the combined detector's memories, in units of Options.Window
+// (a day of 5-minute samples by default).
+const (
+	// calibrationWindows: each test is calibrated against its own last
+	// week of statistics.
+	calibrationWindows = 7
+	// rangeWindows: the range a value must leave to be novel fades over
+	// about four weeks, so that one old outlier does not blind it forever.
+	rangeWindows = 28
+	// noveltyMargin: a value is novel when it lies more than 5% of the
+	// range beyond the range (HTM's "spatial anomaly" tolerance in NAB).
+	noveltyMargin = 0.05
+)
+
+// Combined is the default detector. For each sample it
+//
+//  1. removes the seasonal profile (Holt-Winters, daily or weekly) when one
+//     explains at least half of the variance, and then also tests the
+//     profile's residual;
+//  2. tests the (adjusted) value with a robust z-score against the
+//     trailing window's median and MAD, an EWMA control chart and a CUSUM;
+//     the last two are standardised by the larger of their own EW standard
+//     deviation and the window's robust one, so that a quiet stretch of an
+//     intermittent series does not make its next burst look infinite;
+//  3. calibrates each test against its own history (conformal p-values over
+//     about a week of that test's statistics, lagged by a cooldown so that
+//     an excursion is not compared with itself, see calibrator) and keeps
+//     the larger of the two tail probabilities: a point must be rare under
+//     the test's model and rare for this series;
+//  4. adds a range-novelty test: a value more than 5% of the recent range
+//     beyond that range (NAB's HTM detector calls it a "spatial anomaly");
+//  5. merges the tests with the Bonferroni minimum, p = k·min(p_i), which
+//     is valid whatever their dependence (they watch the same samples, so
+//     Fisher's product would overstate the evidence);
+//  6. vetoes what is usual for this time of day or week: at a phase where
+//     the series habitually goes elsewhere (the phase bucket's mean, ±1
+//     bucket for jitter, is 3 robust σ or more from the median), a value
+//     within that bucket's spread has its score capped by how typical it
+//     is there, so a daily cron spike stops alarming after two days;
+//  7. reports nothing during a warm-up, and after an alarm (score >=
+//     Options.Alarm, by default AlarmScore) stays quiet for
+//     Options.Cooldown samples, so that one incident gives one alarm.
+//
+// Good at: what its parts are good at, on series of any scale and
+// distribution, with one threshold for all: spikes and dips, level shifts,
+// values never seen before, missing or changed daily cycles; one alarm per
+// incident; recurring spikes at the same time of day are learnt.
+//
+// Bad at: anomalies within the usual range that only change the pattern
+// (bursts that come more often than usual), anything in the warm-up (one
+// Window), page-level alarms in the first days (a record is not trusted
+// until the series has shown its usual extremes, see calibrator), a second
+// incident within the cooldown of the first, and seasonal anomalies in the
+// first two periods of data.
+//
+// Windowed: the state is the robust window (2·Window float64s), the
+// seasonal profiles (four float64s and an int64 per phase bucket, at most
+// 2016 + 288 buckets), four calibrators (200 float64s and a delay of
+// Cooldown float64s each) and a few numbers: about 64 KB per series with
+// the defaults and 5-minute samples, whatever the length of the series.
+type Combined struct {
+	season   *seasonality
+	robust   *RobustZ
+	ewma     *EWMA
+	cusum    *CUSUM
+	cal      [4]calibrator // robust, ewma, cusum, seasonal residual
+	lo, hi   float64       // the fading range of values
+	rangeMem float64
+	warmup   int
+	settle   int // samples before the calibrators learn: the tests' own warm-up
+	cooldown int
+	alarm    float64
+	n        int
+	quiet    int // samples left in the cooldown
+}
+
+// NewCombined returns the default detector (Options.Window, Alpha, Lambda,
+// Period, Warmup, Cooldown, Alarm).
+func NewCombined(o Options) *Combined {
+	o = o.Defaults()
+	inner := o
+	inner.Warmup = 1
+	mem, lag := calibrationWindows*o.Window, max(o.Cooldown, 1)
+	return &Combined{
+		season:   newSeasonality(o.Period),
+		robust:   NewRobustZ(inner),
+		ewma:     NewEWMA(inner),
+		cusum:    NewCUSUM(inner),
+		cal:      [4]calibrator{newCalibrator(mem, lag), newCalibrator(mem, lag), newCalibrator(mem, lag), newCalibrator(mem, lag)},
+		rangeMem: float64(rangeWindows * o.Window),
+		warmup:   max(o.Warmup, o.Window),
+		settle:   o.Warmup,
+		cooldown: max(o.Cooldown, 0),
+		alarm:    o.Alarm,
+	}
+}
+
+// Update implements Detector.
+func (d *Combined) Update(t time.Time, v float64) float64 {
+	if !finite(v) {
+		return 0
+	}
+	d.n++
+	u := d.surprise(t, v)
+	if d.n <= d.warmup {
+		return 0
+	}
+	score := ScoreFromSurprise(u)
+	if d.quiet > 0 {
+		d.quiet--
+		return 0
+	}
+	if score >= d.alarm {
+		d.quiet = d.cooldown
+	}
+	return score
+}
+
+// surprise runs every stage but the cooldown and returns the merged,
+// calibrated, vetoed surprise in nats.
+func (d *Combined) surprise(t time.Time, v float64) float64 {
+	x, seasonal, zs := d.season.update(t, v)
+	var floor float64
+	if d.robust.w.len() > 0 {
+		floor = d.robust.scale(d.robust.w.median())
+	}
+	best, k := 0.0, 0
+	test := func(i int, u float64) {
+		u = min(u, 1e6)
+		if d.n > d.settle {
+			u = min(u, d.cal[i].surprise(u))
+		}
+		best, k = max(best, u), k+1
+	}
+	if seasonal {
+		test(3, NormalSurprise(zs))
+	}
+	z := d.robust.z(x)
+	d.robust.w.push(x)
+	test(0, NormalSurprise(z))
+	test(1, NormalSurprise(d.ewma.z(x, floor)))
+	test(2, d.cusum.surprise(x, floor, true))
+	best, k = max(best, d.novelty(v)), k+1
+	u := max(0, best-math.Log(float64(k)))
+
+	if !t.IsZero() {
+		// The veto's scale is the window's, after this sample.
+		med := d.robust.w.median()
+		floor = d.robust.scale(med)
+		typical := -1.0
+		for _, m := range d.season.models {
+			if z := m.typical(t.Unix(), v, med, floor); z >= 0 && (typical < 0 || z < typical) {
+				typical = z
+			}
+			m.learnBucket(t.Unix(), v)
+		}
+		if typical >= 0 {
+			u = min(u, NormalSurprise(typical))
+		}
+	}
+	return u
+}
+
+// novelty is the surprise of v lying beyond the fading range of the values
+// before it by more than noveltyMargin of that range. It is a conformal
+// record (more extreme than the n values the range remembers: p <=
+// 1/(n+1)), extended by the log of how far beyond the margin it lies, as
+// the calibrator extends its records.
+func (d *Combined) novelty(v float64) float64 {
+	if d.n == 1 {
+		d.lo, d.hi = v, v
+		return 0
+	}
+	var u float64
+	if tol := noveltyMargin * (d.hi - d.lo); tol > 0 {
+		record := math.Log1p(min(float64(d.n), d.rangeMem))
+		switch {
+		case v > d.hi+tol:
+			u = record + math.Log1p((v-d.hi)/tol)
+		case v < d.lo-tol:
+			u = record + math.Log1p((d.lo-v)/tol)
+		}
+	}
+	if d.robust.w.len() > 0 {
+		med := d.robust.w.median()
+		d.hi -= (d.hi - med) / d.rangeMem
+		d.lo += (med - d.lo) / d.rangeMem
+	}
+	d.lo, d.hi = min(d.lo, v), max(d.hi, v)
+	return u
+}
