@@ -16,14 +16,16 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## build bin/patrol and bin/kubectl-patrol
+build: ## build bin/patrol, bin/kubectl-patrol and bin/patrold
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/patrol ./cmd/patrol
 	ln -sf patrol $(BIN)/kubectl-patrol
+	$(GO) build -ldflags "-X github.com/kubepatrol/patrol/cmd/internal/daemon.Version=$(VERSION)" -o $(BIN)/patrold ./cmd/patrold
 
 .PHONY: install
-install: build ## install patrol and kubectl-patrol into $(PREFIX)/bin
+install: build ## install patrol, kubectl-patrol and patrold into $(PREFIX)/bin
 	install -m 0755 $(BIN)/patrol $(PREFIX)/bin/patrol
 	ln -sf patrol $(PREFIX)/bin/kubectl-patrol
+	install -m 0755 $(BIN)/patrold $(PREFIX)/bin/patrold
 
 .PHONY: deps
 deps: ## install the test dependencies (Debian packages, pinned cluster binaries); idempotent
@@ -44,7 +46,8 @@ e2e: ## end-to-end suite against a real local control plane (builds it on first 
 .PHONY: bench
 bench: build ## engine figures on a generated 5,000-node / 150,000-pod fleet, plus the Go benchmarks
 	$(GO) run ./e2e/benchreport -patrol $(BIN)/patrol
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./checks/... ./collectors/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./checks/... ./collectors/file ./collectors/prom ./collectors/snapshot
+	$(GO) test -run '^$$' -bench InformerMemory -benchtime 1x ./collectors/kube
 
 .PHONY: eval
 eval: ## NAB scores of every detector on ../shared/nab: three profiles, leave-one-category-out
