@@ -16,7 +16,6 @@ import (
 
 	"github.com/kubepatrol/patrol/analysis"
 	"github.com/kubepatrol/patrol/checks"
-	"github.com/kubepatrol/patrol/collectors/snapshot"
 )
 
 // EventComponent is the source component of patrold's Events.
