@@ -2,6 +2,7 @@ package checks
 
 import (
 	"sort"
+	"sync"
 
 	"github.com/kubepatrol/patrol/collectors/snapshot"
 )
@@ -23,6 +24,43 @@ type Index struct {
 	// Events by involved object (kind/namespace/name), newest last.
 	Events map[string][]*snapshot.Event
 	Jobs   map[string]*snapshot.Job // by UID
+
+	mu     sync.Mutex
+	shared map[any]*sharedValue
+}
+
+type sharedValue struct {
+	once     sync.Once
+	v        any
+	panicked any
+}
+
+// Shared returns build's value for key, computing it once per Index: the
+// checks of a family that need the same derived lookup (ReplicaSets by
+// owning Deployment, say) share one computation per snapshot. key should
+// be a value of a type private to the caller's package; build must only
+// read the snapshot. Concurrent callers with the same key wait for the
+// first one's build.
+func Shared[T any](ix *Index, key any, build func() T) T {
+	ix.mu.Lock()
+	if ix.shared == nil {
+		ix.shared = map[any]*sharedValue{}
+	}
+	sv := ix.shared[key]
+	if sv == nil {
+		sv = &sharedValue{}
+		ix.shared[key] = sv
+	}
+	ix.mu.Unlock()
+	sv.once.Do(func() {
+		defer func() { sv.panicked = recover() }()
+		sv.v = build()
+	})
+	if sv.panicked != nil {
+		panic(sv.panicked)
+	}
+	v, _ := sv.v.(T)
+	return v
 }
 
 // NN joins a namespace and a name.
@@ -31,71 +69,134 @@ func NN(ns, name string) string { return ns + "/" + name }
 // ObjKey is the key of Index.Events.
 func ObjKey(kind, ns, name string) string { return kind + "/" + ns + "/" + name }
 
-// NewIndex builds the index for s.
+// NewIndex builds the index for s. The maps are built concurrently (each
+// by one goroutine, over the snapshot in order), so that a fleet's index
+// does not hold up every check for long.
 func NewIndex(s *snapshot.Snapshot) *Index {
-	ix := &Index{
-		Nodes:           make(map[string]*snapshot.Node, len(s.Nodes)),
-		PodsByNode:      make(map[string][]*snapshot.Pod, len(s.Nodes)),
-		PodsByOwnerUID:  make(map[string][]*snapshot.Pod),
-		PodsByNamespace: make(map[string][]*snapshot.Pod),
-		ReplicaSets:     make(map[string]*snapshot.ReplicaSet, len(s.ReplicaSets)),
-		Deployments:     make(map[string]*snapshot.Deployment, len(s.Deployments)),
-		Services:        make(map[string]*snapshot.Service, len(s.Services)),
-		SlicesByService: make(map[string][]*snapshot.EndpointSlice, len(s.EndpointSlices)),
-		Leases:          make(map[string]*snapshot.Lease, len(s.Leases)),
-		StorageClasses:  make(map[string]*snapshot.StorageClass, len(s.StorageClasses)),
-		Events:          make(map[string][]*snapshot.Event),
-		Jobs:            make(map[string]*snapshot.Job, len(s.Jobs)),
-	}
-	for i := range s.Nodes {
-		ix.Nodes[s.Nodes[i].Name] = &s.Nodes[i]
-	}
-	for i := range s.Pods {
-		p := &s.Pods[i]
-		if p.NodeName != "" {
-			ix.PodsByNode[p.NodeName] = append(ix.PodsByNode[p.NodeName], p)
+	ix := &Index{}
+	pod := func(i int) *snapshot.Pod { return &s.Pods[i] }
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		ix.PodsByNode = groupBy(len(s.Pods), len(s.Nodes), func(i int) (string, bool) {
+			return s.Pods[i].NodeName, s.Pods[i].NodeName != ""
+		}, pod)
+	})
+	wg.Go(func() {
+		owners := len(s.ReplicaSets) + len(s.StatefulSets) + len(s.DaemonSets) + len(s.Jobs)
+		ix.PodsByOwnerUID = groupBy(len(s.Pods), owners, func(i int) (string, bool) {
+			o, ok := s.Pods[i].Controller()
+			return o.UID, ok && o.UID != ""
+		}, pod)
+	})
+	wg.Go(func() {
+		ix.PodsByNamespace = groupBy(len(s.Pods), len(s.Namespaces), func(i int) (string, bool) { return s.Pods[i].Namespace, true }, pod)
+	})
+	wg.Go(func() {
+		ix.Events = groupBy(len(s.Events), len(s.Events)/2, func(i int) (string, bool) {
+			e := &s.Events[i]
+			return ObjKey(e.Involved.Kind, e.Involved.Namespace, e.Involved.Name), true
+		}, func(i int) *snapshot.Event { return &s.Events[i] })
+		for _, evs := range ix.Events {
+			less := func(a, b int) bool { return evs[a].LastTime.Before(evs[b].LastTime) }
+			// Events mostly come sorted already; a stable sort leaves a
+			// sorted list as it is.
+			if !sort.SliceIsSorted(evs, less) {
+				sort.SliceStable(evs, less)
+			}
 		}
-		if o, ok := p.Controller(); ok && o.UID != "" {
-			ix.PodsByOwnerUID[o.UID] = append(ix.PodsByOwnerUID[o.UID], p)
+	})
+	wg.Go(func() {
+		ix.Nodes = make(map[string]*snapshot.Node, len(s.Nodes))
+		for i := range s.Nodes {
+			ix.Nodes[s.Nodes[i].Name] = &s.Nodes[i]
 		}
-		ix.PodsByNamespace[p.Namespace] = append(ix.PodsByNamespace[p.Namespace], p)
-	}
-	for i := range s.ReplicaSets {
-		ix.ReplicaSets[s.ReplicaSets[i].UID] = &s.ReplicaSets[i]
-	}
-	for i := range s.Deployments {
-		ix.Deployments[s.Deployments[i].UID] = &s.Deployments[i]
-	}
-	for i := range s.Services {
-		sv := &s.Services[i]
-		ix.Services[NN(sv.Namespace, sv.Name)] = sv
-	}
-	for i := range s.EndpointSlices {
-		es := &s.EndpointSlices[i]
-		if es.ServiceName != "" {
-			k := NN(es.Namespace, es.ServiceName)
-			ix.SlicesByService[k] = append(ix.SlicesByService[k], es)
+		ix.ReplicaSets = make(map[string]*snapshot.ReplicaSet, len(s.ReplicaSets))
+		for i := range s.ReplicaSets {
+			ix.ReplicaSets[s.ReplicaSets[i].UID] = &s.ReplicaSets[i]
 		}
-	}
-	for i := range s.Leases {
-		l := &s.Leases[i]
-		ix.Leases[NN(l.Namespace, l.Name)] = l
-	}
-	for i := range s.StorageClasses {
-		ix.StorageClasses[s.StorageClasses[i].Name] = &s.StorageClasses[i]
-	}
-	for i := range s.Jobs {
-		ix.Jobs[s.Jobs[i].UID] = &s.Jobs[i]
-	}
-	for i := range s.Events {
-		e := &s.Events[i]
-		k := ObjKey(e.Involved.Kind, e.Involved.Namespace, e.Involved.Name)
-		ix.Events[k] = append(ix.Events[k], e)
-	}
-	for _, evs := range ix.Events {
-		sort.SliceStable(evs, func(a, b int) bool { return evs[a].LastTime.Before(evs[b].LastTime) })
-	}
+		ix.Deployments = make(map[string]*snapshot.Deployment, len(s.Deployments))
+		for i := range s.Deployments {
+			ix.Deployments[s.Deployments[i].UID] = &s.Deployments[i]
+		}
+		ix.Jobs = make(map[string]*snapshot.Job, len(s.Jobs))
+		for i := range s.Jobs {
+			ix.Jobs[s.Jobs[i].UID] = &s.Jobs[i]
+		}
+	})
+	wg.Go(func() {
+		ix.Services = make(map[string]*snapshot.Service, len(s.Services))
+		for i := range s.Services {
+			sv := &s.Services[i]
+			ix.Services[NN(sv.Namespace, sv.Name)] = sv
+		}
+		ix.SlicesByService = groupBy(len(s.EndpointSlices), len(s.Services), func(i int) (string, bool) {
+			es := &s.EndpointSlices[i]
+			return NN(es.Namespace, es.ServiceName), es.ServiceName != ""
+		}, func(i int) *snapshot.EndpointSlice { return &s.EndpointSlices[i] })
+		ix.Leases = make(map[string]*snapshot.Lease, len(s.Leases))
+		for i := range s.Leases {
+			l := &s.Leases[i]
+			ix.Leases[NN(l.Namespace, l.Name)] = l
+		}
+		ix.StorageClasses = make(map[string]*snapshot.StorageClass, len(s.StorageClasses))
+		for i := range s.StorageClasses {
+			ix.StorageClasses[s.StorageClasses[i].Name] = &s.StorageClasses[i]
+		}
+	})
+	wg.Wait()
 	return ix
+}
+
+// groupBy groups item(i) for i < n by key(i), keeping their order; items
+// whose key is not ok are left out, and groups guesses how many groups
+// there are. Snapshots list objects sorted by namespace and name, so
+// consecutive items often share a key (the pods of one ReplicaSet, of one
+// namespace): the previous item's group is tried before the map. The
+// groups are counted first and share one backing array, capped so that an
+// append to one never overwrites the next.
+func groupBy[T any](n, groups int, key func(i int) (string, bool), item func(i int) T) map[string][]T {
+	at := make(map[string]int, groups)
+	keys := make([]string, 0, groups)
+	counts := make([]int, 0, groups)
+	of := make([]int32, n) // each item's group, -1 when left out
+	last, total := -1, 0
+	for i := range n {
+		k, ok := key(i)
+		if !ok {
+			of[i] = -1
+			continue
+		}
+		g := last
+		if g < 0 || keys[g] != k {
+			if g, ok = at[k]; !ok {
+				g = len(keys)
+				at[k] = g
+				keys = append(keys, k)
+				counts = append(counts, 0)
+			}
+			last = g
+		}
+		of[i] = int32(g)
+		counts[g]++
+		total++
+	}
+	vals := make([][]T, len(keys))
+	all := make([]T, total)
+	off := 0
+	for g, c := range counts {
+		vals[g] = all[off : off : off+c]
+		off += c
+	}
+	for i, g := range of {
+		if g >= 0 {
+			vals[g] = append(vals[g], item(i))
+		}
+	}
+	m := make(map[string][]T, len(keys))
+	for g, k := range keys {
+		m[k] = vals[g]
+	}
+	return m
 }
 
 // EventsFor returns the events about one object, oldest first.

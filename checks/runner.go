@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -98,14 +99,21 @@ func (r *Runner) Run(ctx context.Context, s *snapshot.Snapshot) Result {
 	wg.Wait()
 
 	ignored := ignoreAnnotations(s)
-	var all []Finding
+	n := 0
+	for _, fs := range found {
+		n += len(fs)
+	}
+	all := make([]Finding, 0, n)
 	for _, fs := range found {
 		for _, f := range fs {
-			if ignores(ignored[f.Object.String()], f.Check) {
+			if len(ignored) > 0 && ignores(ignored[f.Object.String()], f.Check) {
 				continue
 			}
 			all = append(all, f)
 		}
+	}
+	if len(all) == 0 {
+		all = nil
 	}
 	MarkPrimary(all, r.Checks)
 	Sort(all)
@@ -297,19 +305,37 @@ func MarkPrimary(fs []Finding, catalog []Check) {
 }
 
 // Sort orders findings: status firing first, then severity (most severe
-// first), check ID, and object.
+// first), check ID, and object. The sort is stable.
 func Sort(fs []Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
+	// Each finding's object key is rendered once, not in every comparison.
+	objs := make([]string, len(fs))
+	order := make([]int, len(fs))
+	for i := range fs {
+		objs[i] = fs[i].Object.String()
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int {
 		a, b := &fs[i], &fs[j]
 		if a.Status != b.Status {
-			return a.Status == Firing
+			if a.Status == Firing {
+				return -1
+			}
+			if b.Status == Firing {
+				return 1
+			}
+			return 0
 		}
-		if a.Severity.Rank() != b.Severity.Rank() {
-			return a.Severity.Rank() > b.Severity.Rank()
+		if ra, rb := a.Severity.Rank(), b.Severity.Rank(); ra != rb {
+			return rb - ra
 		}
-		if a.Check != b.Check {
-			return a.Check < b.Check
+		if c := strings.Compare(a.Check, b.Check); c != 0 {
+			return c
 		}
-		return a.Object.String() < b.Object.String()
+		return strings.Compare(objs[i], objs[j])
 	})
+	sorted := make([]Finding, len(fs))
+	for k, i := range order {
+		sorted[k] = fs[i]
+	}
+	copy(fs, sorted)
 }

@@ -45,7 +45,7 @@ var QuotaExceeded = checks.New(checks.Meta{
 	rej := map[string]*rejections{}
 	for i := range env.Snap.Events {
 		e := &env.Snap.Events[i]
-		if e.LastTime.Before(start) || e.Type != "Warning" {
+		if e.LastTime.Before(start) || e.Type != "Warning" || !strings.Contains(e.Message, "quota: ") {
 			continue
 		}
 		m := quotaRejection.FindStringSubmatch(e.Message)

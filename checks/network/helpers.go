@@ -75,16 +75,41 @@ func nonEmpty(s, def string) string {
 	return s
 }
 
+// labelPair is one key/value of a map selector.
+type labelPair struct{ key, value string }
+
+// labelPairs lists a map selector's pairs, for matching many label sets
+// against it.
+func labelPairs(sel map[string]string) []labelPair {
+	out := make([]labelPair, 0, len(sel))
+	for k, v := range sel {
+		out = append(out, labelPair{k, v})
+	}
+	return out
+}
+
 // selectedPods returns the live pods of ns whose labels carry every
-// key/value of sel.
-func selectedPods(ix *checks.Index, ns string, sel map[string]string) []*snapshot.Pod {
+// key/value of sel (none when sel is empty).
+func selectedPods(ix *checks.Index, ns string, sel []labelPair) []*snapshot.Pod {
+	if len(sel) == 0 {
+		return nil
+	}
 	var out []*snapshot.Pod
 	for _, p := range ix.PodsByNamespace[ns] {
-		if !terminal(p) && snapshot.MatchesMap(sel, p.Labels) {
+		if !terminal(p) && matches(sel, p.Labels) {
 			out = append(out, p)
 		}
 	}
 	return out
+}
+
+func matches(sel []labelPair, labels map[string]string) bool {
+	for _, l := range sel {
+		if got, ok := labels[l.key]; !ok || got != l.value {
+			return false
+		}
+	}
+	return true
 }
 
 // podList renders up to n pods as "name: status" for a message.

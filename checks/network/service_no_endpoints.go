@@ -33,6 +33,7 @@ var ServiceNoEndpoints = checks.New(checks.Meta{
 }, func(ctx context.Context, env *checks.Env) []checks.Finding {
 	wait := env.Params.Duration("for")
 	var out []checks.Finding
+	var zero *scaledDown
 	for i := range env.Snap.Services {
 		svc := &env.Snap.Services[i]
 		if svc.Type == "ExternalName" || len(svc.Selector) == 0 || svc.DeletionTimestamp != nil {
@@ -45,7 +46,10 @@ var ServiceNoEndpoints = checks.New(checks.Meta{
 		if ready > 0 {
 			continue
 		}
-		f, ok := noEndpoints(env, svc, total, wait)
+		if zero == nil {
+			zero = newScaledDown(env.Snap)
+		}
+		f, ok := noEndpoints(env, zero, svc, total, wait)
 		if ok {
 			out = append(out, f)
 		}
@@ -53,20 +57,21 @@ var ServiceNoEndpoints = checks.New(checks.Meta{
 	return out
 })
 
-func noEndpoints(env *checks.Env, svc *snapshot.Service, total int, wait time.Duration) (checks.Finding, bool) {
-	sel := selectorString(svc.Selector)
+func noEndpoints(env *checks.Env, zero *scaledDown, svc *snapshot.Service, total int, wait time.Duration) (checks.Finding, bool) {
+	selText := selectorString(svc.Selector)
 	ref := checks.Ref(snapshot.KindService, &svc.Meta)
 	ev := []checks.Evidence{
-		{Type: checks.EvField, Path: "spec.selector", Value: sel},
+		{Type: checks.EvField, Path: "spec.selector", Value: selText},
 		{Type: checks.EvRelation, Path: "endpointslices", Value: fmt.Sprintf("0 ready of %d", total),
 			Message: plural(len(env.Index.SlicesByService[checks.NN(svc.Namespace, svc.Name)]), "EndpointSlice") + " for the Service"},
 	}
-	pods := selectedPods(env.Index, svc.Namespace, svc.Selector)
+	sel := labelPairs(svc.Selector)
+	pods := selectedPods(env.Index, svc.Namespace, sel)
 
 	if len(pods) == 0 {
-		msg := fmt.Sprintf("Service %s/%s selects %s but no pod in namespace %s has those labels", svc.Namespace, svc.Name, sel, svc.Namespace)
+		msg := fmt.Sprintf("Service %s/%s selects %s but no pod in namespace %s has those labels", svc.Namespace, svc.Name, selText, svc.Namespace)
 		sev := checks.Warning
-		if scaledToZero(env, svc) != "" {
+		if zero.covering(svc) != "" {
 			// Scaled to zero on purpose (KEDA, Knative, a paused
 			// environment): no endpoint is the expected state.
 			return checks.Finding{}, false
@@ -77,7 +82,7 @@ func noEndpoints(env *checks.Env, svc *snapshot.Service, total int, wait time.Du
 			// etcd, which select nothing on managed control planes.
 			return checks.Finding{}, false
 		}
-		near := nearMisses(env, svc, 3)
+		near := nearMisses(env, svc, sel, 3)
 		switch {
 		case len(near) > 0:
 			msg += "; closest match: " + strings.Join(near, "; ")
@@ -126,7 +131,7 @@ func noEndpoints(env *checks.Env, svc *snapshot.Service, total int, wait time.Du
 			ports = append(ports, fmt.Sprintf("%d->%s", p.Port, p.TargetPort))
 		}
 		msg := fmt.Sprintf("Service %s/%s has no ready endpoint although %s matching %s %s ready; check that its targetPorts (%s) exist on the pods' containers and that the EndpointSlice controller runs",
-			svc.Namespace, svc.Name, plural(len(readyPods), "pod"), sel, isAre(len(readyPods)), strings.Join(ports, ", "))
+			svc.Namespace, svc.Name, plural(len(readyPods), "pod"), selText, isAre(len(readyPods)), strings.Join(ports, ", "))
 		for j, p := range readyPods {
 			if j == 3 {
 				break
@@ -165,21 +170,41 @@ func noEndpoints(env *checks.Env, svc *snapshot.Service, total int, wait time.Du
 	return f, true
 }
 
-// scaledToZero names a Deployment or StatefulSet of the Service's
-// namespace that is scaled to zero and whose pods the Service would select.
-func scaledToZero(env *checks.Env, svc *snapshot.Service) string {
+// scaledDown holds the Deployments and StatefulSets scaled to zero, by
+// namespace, in snapshot order.
+type scaledDown struct {
+	deployments  map[string][]*snapshot.Deployment
+	statefulSets map[string][]*snapshot.StatefulSet
+}
+
+func newScaledDown(s *snapshot.Snapshot) *scaledDown {
+	z := &scaledDown{deployments: map[string][]*snapshot.Deployment{}, statefulSets: map[string][]*snapshot.StatefulSet{}}
+	for i := range s.Deployments {
+		if d := &s.Deployments[i]; d.Replicas == 0 {
+			z.deployments[d.Namespace] = append(z.deployments[d.Namespace], d)
+		}
+	}
+	for i := range s.StatefulSets {
+		if st := &s.StatefulSets[i]; st.Replicas == 0 {
+			z.statefulSets[st.Namespace] = append(z.statefulSets[st.Namespace], st)
+		}
+	}
+	return z
+}
+
+// covering names a Deployment or StatefulSet of the Service's namespace
+// that is scaled to zero and whose pods the Service would select.
+func (z *scaledDown) covering(svc *snapshot.Service) string {
 	covers := func(s *snapshot.Selector) bool {
 		return s != nil && snapshot.MatchesMap(svc.Selector, s.MatchLabels)
 	}
-	for i := range env.Snap.Deployments {
-		d := &env.Snap.Deployments[i]
-		if d.Namespace == svc.Namespace && d.Replicas == 0 && covers(d.Selector) {
+	for _, d := range z.deployments[svc.Namespace] {
+		if covers(d.Selector) {
 			return "Deployment " + d.Name
 		}
 	}
-	for i := range env.Snap.StatefulSets {
-		s := &env.Snap.StatefulSets[i]
-		if s.Namespace == svc.Namespace && s.Replicas == 0 && covers(s.Selector) {
+	for _, s := range z.statefulSets[svc.Namespace] {
+		if covers(s.Selector) {
 			return "StatefulSet " + s.Name
 		}
 	}
@@ -188,35 +213,52 @@ func scaledToZero(env *checks.Env, svc *snapshot.Service) string {
 
 // nearMisses describes up to n distinct label differences of pods that
 // match every selector label but one: the usual typo or relabelling.
-func nearMisses(env *checks.Env, svc *snapshot.Service, n int) []string {
-	seen := map[string]bool{}
+func nearMisses(env *checks.Env, svc *snapshot.Service, sel []labelPair, n int) []string {
+	// A difference is judged once (replicas look alike): whether it is a
+	// near miss, and then it is reported for the first pod that has it.
+	type diff struct {
+		key, got string
+		missing  bool
+	}
+	judged := map[diff]bool{}
 	var out []string
 	for _, p := range env.Index.PodsByNamespace[svc.Namespace] {
 		if terminal(p) {
 			continue
 		}
-		var miss []string
-		similar := true
-		for k, v := range svc.Selector {
-			if got, ok := p.Labels[k]; !ok {
-				miss = append(miss, fmt.Sprintf("%s has no label %s", p.Name, k))
-				// A missing key says little when it is the only key.
-				similar = similar && len(svc.Selector) > 1
-			} else if got != v {
-				miss = append(miss, fmt.Sprintf("%s has %s=%s, not %s", p.Name, k, got, v))
-				similar = similar && alike(got, v)
+		var d diff
+		var want string
+		misses := 0
+		for _, l := range sel {
+			got, ok := p.Labels[l.key]
+			if ok && got == l.value {
+				continue
 			}
+			if misses++; misses > 1 {
+				break
+			}
+			d, want = diff{key: l.key, got: got, missing: !ok}, l.value
 		}
-		if len(miss) != 1 || !similar {
+		if misses != 1 {
 			continue
 		}
-		// Deduplicate by the difference, not the pod: replicas look alike.
-		key := strings.TrimPrefix(miss[0], p.Name)
-		if seen[key] {
+		if _, done := judged[d]; done {
 			continue
 		}
-		seen[key] = true
-		out = append(out, "pod "+miss[0])
+		// A missing key says little when it is the only key.
+		similar := len(sel) > 1
+		if !d.missing {
+			similar = alike(d.got, want)
+		}
+		judged[d] = similar
+		if !similar {
+			continue
+		}
+		if d.missing {
+			out = append(out, "pod "+p.Name+" has no label "+d.key)
+		} else {
+			out = append(out, "pod "+p.Name+" has "+d.key+"="+d.got+", not "+want)
+		}
 		if len(out) == n {
 			break
 		}

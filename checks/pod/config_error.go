@@ -76,7 +76,7 @@ func runConfigError(ctx context.Context, env *checks.Env) []checks.Finding {
 			continue
 		}
 		var hits []ctr
-		for _, c := range containersOf(p) {
+		for c := range containers(p) {
 			if _, _, ok := configFailure(c); !ok {
 				continue
 			}
@@ -144,9 +144,9 @@ func runConfigError(ctx context.Context, env *checks.Env) []checks.Finding {
 			}
 		}
 		for _, h := range hits {
-			if h.path != c.path {
+			if h.path() != c.path() {
 				hs, _, _ := configFailure(h)
-				ev = append(ev, fieldEvidence(h.path+".state", hs.Reason, clip(hs.Message, 512), nil))
+				ev = append(ev, fieldEvidence(h.path()+".state", hs.Reason, clip(hs.Message, 512), nil))
 			}
 		}
 		if failed != nil {

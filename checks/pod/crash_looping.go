@@ -122,7 +122,7 @@ func runCrashLooping(ctx context.Context, env *checks.Env) []checks.Finding {
 			continue
 		}
 		var hits []ctr
-		for _, c := range longRunning(p) {
+		for c := range longRunning(p) {
 			if crashLooping(env, p, c, minRestarts) {
 				hits = append(hits, c)
 			}
@@ -175,7 +175,7 @@ func runCrashLooping(ctx context.Context, env *checks.Env) []checks.Finding {
 		for _, c := range hits {
 			if c.Name != worst.Name {
 				l, _ := lastRun(c)
-				ev = append(ev, fieldEvidence(c.path+".restartCount", fmt.Sprint(c.RestartCount), "also crash-looping; last run: "+termination(l), nil))
+				ev = append(ev, fieldEvidence(c.path()+".restartCount", fmt.Sprint(c.RestartCount), "also crash-looping; last run: "+termination(l), nil))
 			}
 		}
 		backoff := backOffEvent(env, p, worst.Name)

@@ -73,7 +73,7 @@ func evictedAt(p *snapshot.Pod) time.Time {
 		return c.LastTransitionTime
 	}
 	var t time.Time
-	for _, c := range containersOf(p) {
+	for c := range containers(p) {
 		if f := c.State.FinishedAt; f != nil && f.After(t) {
 			t = *f
 		}

@@ -2,6 +2,7 @@ package pod
 
 import (
 	"fmt"
+	"iter"
 	"regexp"
 	"sort"
 	"strconv"
@@ -36,7 +37,18 @@ type ctr struct {
 	// init is true for a classic init container (one that must complete
 	// before the app containers start); sidecars are false.
 	init bool
-	path string
+	// inInit is true for every container of spec.initContainers,
+	// sidecars included.
+	inInit bool
+}
+
+// path is where the container's status lives:
+// status.containerStatuses[app], status.initContainerStatuses[migrate].
+func (c ctr) path() string {
+	if c.inInit {
+		return "status.initContainerStatuses[" + c.Name + "]"
+	}
+	return "status.containerStatuses[" + c.Name + "]"
 }
 
 // label names the container for people: "container app", "init container
@@ -51,30 +63,34 @@ func (c ctr) label() string {
 	return "container " + c.Name
 }
 
-// containersOf lists init containers (in order) and then app containers.
-func containersOf(p *snapshot.Pod) []ctr {
-	out := make([]ctr, 0, len(p.InitContainers)+len(p.Containers))
-	for i := range p.InitContainers {
-		c := &p.InitContainers[i]
-		out = append(out, ctr{Container: c, init: !c.Sidecar, path: "status.initContainerStatuses[" + c.Name + "]"})
-	}
-	for i := range p.Containers {
-		c := &p.Containers[i]
-		out = append(out, ctr{Container: c, path: "status.containerStatuses[" + c.Name + "]"})
-	}
-	return out
-}
-
-// longRunning lists the containers expected to keep running: app
-// containers and sidecars.
-func longRunning(p *snapshot.Pod) []ctr {
-	var out []ctr
-	for _, c := range containersOf(p) {
-		if !c.init {
-			out = append(out, c)
+// containers yields the init containers (in order) and then the app
+// containers.
+func containers(p *snapshot.Pod) iter.Seq[ctr] {
+	return func(yield func(ctr) bool) {
+		for i := range p.InitContainers {
+			c := &p.InitContainers[i]
+			if !yield(ctr{Container: c, init: !c.Sidecar, inInit: true}) {
+				return
+			}
+		}
+		for i := range p.Containers {
+			if !yield(ctr{Container: &p.Containers[i]}) {
+				return
+			}
 		}
 	}
-	return out
+}
+
+// longRunning yields the containers expected to keep running: sidecars
+// and app containers.
+func longRunning(p *snapshot.Pod) iter.Seq[ctr] {
+	return func(yield func(ctr) bool) {
+		for c := range containers(p) {
+			if !c.init && !yield(c) {
+				return
+			}
+		}
+	}
 }
 
 func waiting(c ctr, reasons ...string) bool {
@@ -210,7 +226,7 @@ func stateEvidence(c ctr, last bool) checks.Evidence {
 	if last {
 		s, which = c.LastState, "lastState"
 	}
-	path := c.path + "." + which + "." + s.State
+	path := c.path() + "." + which + "." + s.State
 	var t *time.Time
 	switch s.State {
 	case snapshot.StateTerminated:
@@ -223,7 +239,7 @@ func stateEvidence(c ctr, last bool) checks.Evidence {
 }
 
 func restartEvidence(c ctr) checks.Evidence {
-	return fieldEvidence(c.path+".restartCount", strconv.Itoa(int(c.RestartCount)), "", nil)
+	return fieldEvidence(c.path()+".restartCount", strconv.Itoa(int(c.RestartCount)), "", nil)
 }
 
 // termination renders a terminated state: "exit code 1 (Error)",
@@ -267,7 +283,7 @@ func exitMeaning(code int32) string {
 
 // firstLine returns the first non-empty line of s, clipped to n runes.
 func firstLine(s string, n int) string {
-	for _, l := range strings.Split(s, "\n") {
+	for l := range strings.SplitSeq(s, "\n") {
 		if l = strings.TrimSpace(l); l != "" {
 			return clip(l, n)
 		}
@@ -277,6 +293,9 @@ func firstLine(s string, n int) string {
 
 func clip(s string, n int) string {
 	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s // no more runes than bytes
+	}
 	r := []rune(s)
 	if len(r) <= n {
 		return s
@@ -288,6 +307,9 @@ func clip(s string, n int) string {
 // runtime's errors put the object first and the root cause last.
 func clipMiddle(s string, n int) string {
 	s = firstLine(s, 1<<20)
+	if len(s) <= n {
+		return s // no more runes than bytes
+	}
 	r := []rune(s)
 	if len(r) <= n {
 		return s
@@ -600,15 +622,18 @@ func creationBlocker(env *checks.Env, p *snapshot.Pod) (blocker, bool) {
 	if p.NodeName == "" || !active(p) {
 		return blocker{}, false
 	}
-	cs := containersOf(p)
-	anyStatus := false
-	for _, c := range cs {
+	var first ctr
+	anyStatus, some := false, false
+	for c := range containers(p) {
 		if failing(c) {
 			return blocker{}, false
 		}
+		if !some {
+			first, some = c, true
+		}
 		anyStatus = anyStatus || c.HasStatus
 	}
-	if len(cs) == 0 {
+	if !some {
 		return blocker{}, false
 	}
 	if !anyStatus {
@@ -617,12 +642,12 @@ func creationBlocker(env *checks.Env, p *snapshot.Pod) (blocker, bool) {
 		if p.Phase != phasePending || len(podEvents(env, p, creationFailures...)) == 0 {
 			return blocker{}, false
 		}
-		return blocker{c: cs[0], reason: "ContainerCreating", since: scheduledAt(p), noStatus: true}, true
+		return blocker{c: first, reason: "ContainerCreating", since: scheduledAt(p), noStatus: true}, true
 	}
 	creating := func(c ctr) bool {
 		return waiting(c, "ContainerCreating", "PodInitializing") || (c.HasStatus && c.State.State == "")
 	}
-	for _, c := range cs {
+	for c := range containers(p) {
 		if !c.init {
 			continue
 		}
@@ -640,7 +665,7 @@ func creationBlocker(env *checks.Env, p *snapshot.Pod) (blocker, bool) {
 		}
 		return blocker{}, false
 	}
-	for _, c := range cs {
+	for c := range containers(p) {
 		if !c.init && creating(c) {
 			return blocker{c: c, reason: firstNonEmpty(c.State.Reason, "ContainerCreating"), since: waitingSince(p, c)}, true
 		}

@@ -139,6 +139,21 @@ func TestDurTextAndClip(t *testing.T) {
 	if got := clipMiddle("line one\nline two", 100); got != "line one" {
 		t.Errorf("clipMiddle multi-line = %q", got)
 	}
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"  short  ", 5, "short"},
+		{"héllo", 5, "héllo"}, // 6 bytes, 5 runes
+		{"héllo!", 5, "héll…"},
+		{"\xff\xfe", 2, "\xff\xfe"},
+		{"\xff\xfe\xfd", 2, "\ufffd…"},
+	} {
+		if got := clip(tc.s, tc.n); got != tc.want {
+			t.Errorf("clip(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
 }
 
 func TestEventContainer(t *testing.T) {

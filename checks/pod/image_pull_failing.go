@@ -97,7 +97,7 @@ func runImagePullFailing(ctx context.Context, env *checks.Env) []checks.Finding 
 			continue
 		}
 		var hits []ctr
-		for _, c := range containersOf(p) {
+		for c := range containers(p) {
 			if !waiting(c, imageReasons...) {
 				continue
 			}
@@ -126,12 +126,12 @@ func runImagePullFailing(ctx context.Context, env *checks.Env) []checks.Finding 
 		b.WriteString(moreContainers(len(hits) - 1))
 
 		specPath := "spec.containers[" + c.Name + "].image"
-		if strings.HasPrefix(c.path, "status.initContainerStatuses") {
+		if c.inInit {
 			specPath = "spec.initContainers[" + c.Name + "].image"
 		}
 		ev := []checks.Evidence{stateEvidence(c, false), fieldEvidence(specPath, c.Image, "", nil)}
 		for _, o := range hits[1:] {
-			ev = append(ev, fieldEvidence(o.path+".state.waiting", o.State.Reason, "image "+o.Image+": "+clip(o.State.Message, 512), nil))
+			ev = append(ev, fieldEvidence(o.path()+".state.waiting", o.State.Reason, "image "+o.Image+": "+clip(o.State.Message, 512), nil))
 		}
 		if fe != nil {
 			ev = append(ev, eventEvidence(fe))

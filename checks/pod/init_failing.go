@@ -51,7 +51,7 @@ func runInitFailing(ctx context.Context, env *checks.Env) []checks.Finding {
 		}
 		var c ctr
 		found := false
-		for _, x := range containersOf(p) {
+		for x := range containers(p) {
 			if initFailing(x, minRestarts) {
 				c, found = x, true
 				break // init containers run in order: the first failing one blocks the rest

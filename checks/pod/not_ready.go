@@ -54,7 +54,7 @@ func runNotReady(ctx context.Context, env *checks.Env) []checks.Finding {
 		// Containers that run but are not ready, for long enough: a probe
 		// fails. Crashing or waiting containers are other checks' findings.
 		var unready []ctr
-		for _, c := range longRunning(p) {
+		for c := range longRunning(p) {
 			if !c.HasStatus || c.Ready || c.State.State != snapshot.StateRunning {
 				continue
 			}
@@ -110,7 +110,7 @@ func runNotReady(ctx context.Context, env *checks.Env) []checks.Finding {
 				if u.Started != nil && !*u.Started {
 					st = "false"
 				}
-				ev = append(ev, fieldEvidence(u.path+".ready", "false", "running for "+startedText(env, u)+", started="+st, u.State.StartedAt))
+				ev = append(ev, fieldEvidence(u.path()+".ready", "false", "running for "+startedText(env, u)+", started="+st, u.State.StartedAt))
 			}
 			if ue != nil {
 				ev = append(ev, eventEvidence(ue))

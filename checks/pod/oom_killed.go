@@ -41,7 +41,7 @@ func runOOMKilled(ctx context.Context, env *checks.Env) []checks.Finding {
 			continue
 		}
 		var hits []oomHit
-		for _, c := range containersOf(p) {
+		for c := range containers(p) {
 			for _, last := range []bool{false, true} {
 				st := c.State
 				if last {
@@ -100,7 +100,7 @@ func runOOMKilled(ctx context.Context, env *checks.Env) []checks.Finding {
 		b.WriteString(moreContainers(len(hits) - 1))
 
 		specPath := "spec.containers[" + c.Name + "].resources"
-		if strings.HasPrefix(c.path, "status.initContainerStatuses") {
+		if c.inInit {
 			specPath = "spec.initContainers[" + c.Name + "].resources"
 		}
 		ev := []checks.Evidence{stateEvidence(c, worst.last)}
@@ -119,7 +119,7 @@ func runOOMKilled(ctx context.Context, env *checks.Env) []checks.Finding {
 			ev = append(ev, restartEvidence(c))
 		}
 		for _, h := range hits {
-			if h.c.Name != c.Name || h.c.path != c.path {
+			if h.c.Name != c.Name || h.c.path() != c.path() {
 				ev = append(ev, stateEvidence(h.c, h.last))
 			}
 		}

@@ -46,7 +46,7 @@ func runPendingTooLong(ctx context.Context, env *checks.Env) []checks.Finding {
 			continue
 		}
 		explained := false
-		for _, c := range containersOf(p) {
+		for c := range containers(p) {
 			explained = explained || failing(c)
 		}
 		if _, ok := creationBlocker(env, p); ok || explained {
@@ -72,7 +72,7 @@ func runPendingTooLong(ctx context.Context, env *checks.Env) []checks.Finding {
 				ev = append(ev, nh.evidence(p.NodeName))
 			} else {
 				var waitingOn []string
-				for _, c := range containersOf(p) {
+				for c := range containers(p) {
 					if waiting(c) && c.State.Reason != "" {
 						waitingOn = append(waitingOn, c.Name+": "+c.State.Reason)
 						ev = append(ev, stateEvidence(c, false))

@@ -40,7 +40,7 @@ func runRestarting(ctx context.Context, env *checks.Env) []checks.Finding {
 			continue
 		}
 		var hits []ctr
-		for _, c := range longRunning(p) {
+		for c := range longRunning(p) {
 			if int(c.RestartCount) < minRestarts || c.State.State != snapshot.StateRunning || restartedAfterBackOff(env, c) {
 				continue
 			}
@@ -77,8 +77,8 @@ func runRestarting(ctx context.Context, env *checks.Env) []checks.Finding {
 
 		ev := []checks.Evidence{stateEvidence(worst, true), restartEvidence(worst), stateEvidence(worst, false)}
 		for _, c := range hits {
-			if c.path != worst.path {
-				ev = append(ev, fieldEvidence(c.path+".restartCount", fmt.Sprint(c.RestartCount), "last run: "+termination(c.LastState), c.LastState.FinishedAt))
+			if c.path() != worst.path() {
+				ev = append(ev, fieldEvidence(c.path()+".restartCount", fmt.Sprint(c.RestartCount), "last run: "+termination(c.LastState), c.LastState.FinishedAt))
 			}
 		}
 		if live != nil {
@@ -118,7 +118,7 @@ func nodeRestart(env *checks.Env, p *snapshot.Pod, last snapshot.ContainerState)
 		if o == p {
 			continue
 		}
-		for _, c := range append(append([]snapshot.Container{}, o.InitContainers...), o.Containers...) {
+		for c := range containers(o) {
 			f := c.LastState.FinishedAt
 			if c.LastState.State == snapshot.StateTerminated && f != nil && f.Sub(t).Abs() <= 2*time.Minute {
 				others++

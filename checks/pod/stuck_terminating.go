@@ -65,7 +65,7 @@ func runStuckTerminating(ctx context.Context, env *checks.Env) []checks.Finding 
 			fmt.Fprintf(&b, "; node %s is not in the snapshot, so whether it is gone or down is unknown", p.NodeName)
 		default:
 			var running []string
-			for _, c := range containersOf(p) {
+			for c := range containers(p) {
 				if c.State.State == snapshot.StateRunning {
 					running = append(running, c.Name)
 					ev = append(ev, stateEvidence(c, false))

@@ -34,6 +34,7 @@ func runUnschedulable(ctx context.Context, env *checks.Env) []checks.Finding {
 	var out []checks.Finding
 	wait := env.Params.Duration("for")
 	grace := env.Params.Duration("scaleUpGrace")
+	taints := &nodeTaints{}
 	for i := range env.Snap.Pods {
 		p := &env.Snap.Pods[i]
 		if !active(p) || p.Phase != phasePending || p.NodeName != "" {
@@ -78,7 +79,7 @@ func runUnschedulable(ctx context.Context, env *checks.Env) []checks.Finding {
 		if event != nil {
 			ev = append(ev, eventEvidence(event))
 		}
-		hints, extra := schedulingHints(env, p, msg)
+		hints, extra := schedulingHints(env, taints, p, msg)
 		ev = append(ev, hints...)
 		if extra != "" {
 			b.WriteString(" " + extra)
@@ -102,7 +103,7 @@ func runUnschedulable(ctx context.Context, env *checks.Env) []checks.Finding {
 // schedulingHints reads the scheduler's message and adds what the pod asks
 // for under each reason it names: the requests for Insufficient resources,
 // the node selector for affinity mismatches, the claims for volume binding.
-func schedulingHints(env *checks.Env, p *snapshot.Pod, msg string) ([]checks.Evidence, string) {
+func schedulingHints(env *checks.Env, taints *nodeTaints, p *snapshot.Pod, msg string) ([]checks.Evidence, string) {
 	var ev []checks.Evidence
 	var extra []string
 	m := strings.ToLower(msg)
@@ -136,7 +137,7 @@ func schedulingHints(env *checks.Env, p *snapshot.Pod, msg string) ([]checks.Evi
 			extra = append(extra, "(nodeSelector "+strings.Join(kv, ", ")+")")
 		}
 	}
-	if h, e := taintHints(env, msg); h != "" {
+	if h, e := taintHints(env, taints, msg); h != "" {
 		extra = append(extra, "("+h+")")
 		ev = append(ev, e...)
 	}
@@ -228,10 +229,24 @@ var conditionTaints = map[string]string{
 // taintHints names the nodes that carry the taints a scheduler message
 // blames, and for taints that mirror a node condition, the condition: the
 // pod is not the problem, the nodes are.
-func taintHints(env *checks.Env, msg string) (string, []checks.Evidence) {
+func taintHints(env *checks.Env, taints *nodeTaints, msg string) (string, []checks.Evidence) {
 	if len(env.Snap.Nodes) == 0 {
 		return "", nil
 	}
+	// Pods waiting on the same nodes get the same scheduler message.
+	if h, ok := taints.hints[msg]; ok {
+		return h.text, h.ev
+	}
+	text, ev := readTaints(env, taints, msg)
+	if taints.hints == nil {
+		taints.hints = map[string]taintHint{}
+	}
+	taints.hints[msg] = taintHint{text, ev}
+	return text, ev
+}
+
+// readTaints computes taintHints for one message.
+func readTaints(env *checks.Env, taints *nodeTaints, msg string) (string, []checks.Evidence) {
 	var parts []string
 	var ev []checks.Evidence
 	seen := map[string]bool{}
@@ -243,26 +258,20 @@ func taintHints(env *checks.Env, msg string) (string, []checks.Evidence) {
 		seen[key] = true
 		var nodes []string
 		var why string
-		for i := range env.Snap.Nodes {
-			n := &env.Snap.Nodes[i]
-			for _, t := range n.Taints {
-				if t.Key != key || (t.Effect != "NoSchedule" && t.Effect != "NoExecute") {
-					continue
-				}
-				nodes = append(nodes, n.Name)
-				if cond, ok := conditionTaints[key]; ok && why == "" {
-					if c, ok := snapshot.FindCondition(n.Conditions, cond); ok {
-						why = cond + "=" + c.Status
-						if c.Reason != "" {
-							why += " (" + c.Reason + ")"
-						}
+		for _, nt := range taints.with(env.Snap, key) {
+			n := nt.node
+			nodes = append(nodes, n.Name)
+			if cond, ok := conditionTaints[key]; ok && why == "" {
+				if c, ok := snapshot.FindCondition(n.Conditions, cond); ok {
+					why = cond + "=" + c.Status
+					if c.Reason != "" {
+						why += " (" + c.Reason + ")"
 					}
 				}
-				if len(nodes) <= 3 {
-					ev = append(ev, checks.Evidence{Type: checks.EvRelation, Path: "node/" + n.Name + "/spec.taints[" + key + "]",
-						Value: t.Effect, Message: "taint named by the scheduler"})
-				}
-				break
+			}
+			if len(nodes) <= 3 {
+				ev = append(ev, checks.Evidence{Type: checks.EvRelation, Path: "node/" + n.Name + "/spec.taints[" + key + "]",
+					Value: nt.effect, Message: "taint named by the scheduler"})
 			}
 		}
 		if len(nodes) == 0 || key == "node-role.kubernetes.io/control-plane" || key == "node-role.kubernetes.io/master" {
@@ -275,6 +284,51 @@ func taintHints(env *checks.Env, msg string) (string, []checks.Evidence) {
 		parts = append(parts, what)
 	}
 	return strings.Join(parts, "; "), ev
+}
+
+// nodeTaints indexes the nodes by the keys of their NoSchedule and
+// NoExecute taints, in node order, when first asked, and remembers the
+// hints read from each scheduler message.
+type nodeTaints struct {
+	byKey map[string][]taintedNode
+	hints map[string]taintHint
+}
+
+type taintHint struct {
+	text string
+	ev   []checks.Evidence
+}
+
+type taintedNode struct {
+	node   *snapshot.Node
+	effect string // of the node's first such taint with the key
+}
+
+func (nt *nodeTaints) with(s *snapshot.Snapshot, key string) []taintedNode {
+	if nt.byKey == nil {
+		nt.byKey = map[string][]taintedNode{}
+		for i := range s.Nodes {
+			n := &s.Nodes[i]
+			for j, t := range n.Taints {
+				if t.Effect != "NoSchedule" && t.Effect != "NoExecute" || seenTaintKey(n.Taints[:j], t.Key) {
+					continue
+				}
+				nt.byKey[t.Key] = append(nt.byKey[t.Key], taintedNode{node: n, effect: t.Effect})
+			}
+		}
+	}
+	return nt.byKey[key]
+}
+
+// seenTaintKey reports whether a NoSchedule or NoExecute taint with key is
+// among ts.
+func seenTaintKey(ts []snapshot.Taint, key string) bool {
+	for _, t := range ts {
+		if t.Key == key && (t.Effect == "NoSchedule" || t.Effect == "NoExecute") {
+			return true
+		}
+	}
+	return false
 }
 
 func firstN(ss []string, n int) []string {

@@ -37,6 +37,9 @@ var PVFailed = checks.New(checks.Meta{
 	var out []checks.Finding
 	for i := range env.Snap.PVs {
 		pv := &env.Snap.PVs[i]
+		if pv.Phase != "Failed" && pv.Phase != "Released" {
+			continue // only Failed and Released volumes can fire below
+		}
 		if pv.DeletionTimestamp != nil && pv.Phase != "Failed" {
 			continue
 		}

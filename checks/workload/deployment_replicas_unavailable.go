@@ -32,7 +32,7 @@ var DeploymentReplicasUnavailable = checks.New(checks.Meta{
 	var out []checks.Finding
 	wait := env.Params.Duration("for")
 	minFrac := env.Params.Float("min_unavailable_fraction")
-	byOwner := replicaSetsByOwner(env.Snap)
+	byOwner := replicaSetsByOwner(env)
 	for i := range env.Snap.Deployments {
 		d := &env.Snap.Deployments[i]
 		if d.Paused || d.Replicas <= 0 || d.DeletionTimestamp != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,7 +35,7 @@ var DeploymentRolloutStuck = checks.New(checks.Meta{
 }, func(ctx context.Context, env *checks.Env) []checks.Finding {
 	var out []checks.Finding
 	wait := env.Params.Duration("replica_failure_for")
-	byOwner := replicaSetsByOwner(env.Snap)
+	byOwner := replicaSetsByOwner(env)
 	for i := range env.Snap.Deployments {
 		d := &env.Snap.Deployments[i]
 		if d.Paused || d.Replicas == 0 || d.DeletionTimestamp != nil || d.Generation > 0 && d.ObservedGeneration < d.Generation {
@@ -44,11 +45,11 @@ var DeploymentRolloutStuck = checks.New(checks.Meta{
 			continue
 		}
 		rss := byOwner.of(d)
-		newRS := newestReplicaSet(rss)
 		prog, hasProg := snapshot.FindCondition(d.Conditions, "Progressing")
 		if hasProg && prog.Status == "False" && prog.Reason == "ProgressDeadlineExceeded" {
-			if rs := namedReplicaSet(prog.Message, rss); rs != nil {
-				newRS = rs
+			newRS := namedReplicaSet(prog.Message, rss)
+			if newRS == nil {
+				newRS = newestReplicaSet(rss)
 			}
 			out = append(out, deadlineFinding(env, d, prog, newRS))
 			continue
@@ -56,6 +57,10 @@ var DeploymentRolloutStuck = checks.New(checks.Meta{
 		// ReplicaFailure on the Deployment (copied from its ReplicaSet) or
 		// on the newest ReplicaSet itself.
 		fail, ok := snapshot.FindCondition(d.Conditions, "ReplicaFailure")
+		if (!ok || fail.Status != "True") && !slices.ContainsFunc(rss, failingOrShort) {
+			continue // nothing below can fire: spare finding the newest ReplicaSet
+		}
+		newRS := newestReplicaSet(rss)
 		var failRS *snapshot.ReplicaSet
 		if !ok || fail.Status != "True" {
 			ok = false
@@ -90,6 +95,15 @@ var DeploymentRolloutStuck = checks.New(checks.Meta{
 	}
 	return out
 })
+
+// failingOrShort reports whether a ReplicaSet reports ReplicaFailure or has
+// fewer pods than it wants: what makes its Deployment's rollout stuck.
+func failingOrShort(rs *snapshot.ReplicaSet) bool {
+	if c, ok := snapshot.FindCondition(rs.Conditions, "ReplicaFailure"); ok && c.Status == "True" {
+		return true
+	}
+	return rs.StatusReplicas < rs.Replicas
+}
 
 var rsNameInMessage = regexp.MustCompile(`ReplicaSet "([^"]+)"`)
 

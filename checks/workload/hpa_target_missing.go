@@ -28,7 +28,7 @@ var HPATargetMissing = checks.New(checks.Meta{
 }, func(ctx context.Context, env *checks.Env) []checks.Finding {
 	var out []checks.Finding
 	wait := env.Params.Duration("for")
-	targets := scaleTargets(env.Snap)
+	targets := scaleTargets(env)
 	for i := range env.Snap.HPAs {
 		h := &env.Snap.HPAs[i]
 		if h.DeletionTimestamp != nil {

@@ -120,6 +120,9 @@ func budgetString(b *snapshot.PDB) string {
 func unhealthyPods(env *checks.Env, b *snapshot.PDB) []trouble {
 	var pods []*snapshot.Pod
 	for _, p := range env.Index.PodsByNamespace[b.Namespace] {
+		if p.DeletionTimestamp == nil && podReady(p) {
+			continue // no trouble: skip the selector match
+		}
 		if b.Selector.Matches(p.Labels) {
 			pods = append(pods, p)
 		}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/kubepatrol/patrol/checks"
 	"github.com/kubepatrol/patrol/collectors/snapshot"
@@ -54,6 +55,9 @@ func podTrouble(env *checks.Env, p *snapshot.Pod) (trouble, bool) {
 	if p.Phase == "Succeeded" || p.Phase == "Failed" {
 		return trouble{}, false
 	}
+	if p.DeletionTimestamp == nil && podReady(p) {
+		return trouble{}, false
+	}
 	t := trouble{pod: p, since: notReadySince(p)}
 	nc, down := nodeDown(env, p.NodeName)
 	if p.DeletionTimestamp != nil {
@@ -75,9 +79,6 @@ func podTrouble(env *checks.Env, p *snapshot.Pod) (trouble, bool) {
 			t.detail += " (finalizers: " + strings.Join(p.Finalizers, ", ") + ")"
 		}
 		return t, true
-	}
-	if podReady(p) {
-		return trouble{}, false
 	}
 	if down {
 		t.reason, t.rank = "NodeNotReady", 88
@@ -421,8 +422,15 @@ func troubleEvidence(ts []trouble) []checks.Evidence {
 // ownedBy indexes objects by their controller's UID.
 type ownedBy map[string][]*snapshot.ReplicaSet
 
-// replicaSetsByOwner indexes ReplicaSets by their controlling Deployment.
-func replicaSetsByOwner(s *snapshot.Snapshot) ownedBy {
+type replicaSetsByOwnerKey struct{}
+
+// replicaSetsByOwner indexes ReplicaSets by their controlling Deployment,
+// once per snapshot.
+func replicaSetsByOwner(env *checks.Env) ownedBy {
+	return checks.Shared(env.Index, replicaSetsByOwnerKey{}, func() ownedBy { return indexReplicaSets(env.Snap) })
+}
+
+func indexReplicaSets(s *snapshot.Snapshot) ownedBy {
 	m := ownedBy{}
 	for i := range s.ReplicaSets {
 		rs := &s.ReplicaSets[i]
@@ -455,14 +463,14 @@ func revision(rs *snapshot.ReplicaSet) int64 {
 // one a rollout is moving to), else the newest.
 func newestReplicaSet(rss []*snapshot.ReplicaSet) *snapshot.ReplicaSet {
 	var best *snapshot.ReplicaSet
+	var bestRev int64
 	for _, rs := range rss {
 		if best == nil {
-			best = rs
+			best, bestRev = rs, revision(rs)
 			continue
 		}
-		a, b := revision(rs), revision(best)
-		if a > b || a == b && rs.CreationTimestamp.After(best.CreationTimestamp) {
-			best = rs
+		if a := revision(rs); a > bestRev || a == bestRev && rs.CreationTimestamp.After(best.CreationTimestamp) {
+			best, bestRev = rs, a
 		}
 	}
 	return best
@@ -641,12 +649,31 @@ func termination(s snapshot.ContainerState) string {
 
 // oneLine flattens s to one line clipped to n runes.
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	if !flat(s) {
+		s = strings.Join(strings.Fields(s), " ")
+	}
+	if len(s) <= n {
+		return s // no more runes than bytes
+	}
 	r := []rune(s)
 	if len(r) <= n {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// flat reports whether s is already one line of words separated by single
+// spaces, as joining its strings.Fields would make it.
+func flat(s string) bool {
+	space := true // a space at the start would be leading
+	for _, r := range s {
+		sp := unicode.IsSpace(r)
+		if sp && (r != ' ' || space) {
+			return false
+		}
+		space = sp
+	}
+	return s == "" || !space
 }
 
 func joinColon(a, b string) string {
@@ -873,12 +900,31 @@ type scaleTarget struct {
 	failure *snapshot.Condition // ReplicaFailure=True, if any
 }
 
-// scaleTargets indexes Deployments, StatefulSets and ReplicaSets by
-// kind/namespace/name.
-func scaleTargets(s *snapshot.Snapshot) map[string]*scaleTarget {
+type scaleTargetsKey struct{}
+
+// scaleTargets indexes the Deployments, StatefulSets and ReplicaSets that
+// the snapshot's HPAs target, by kind/namespace/name, once per snapshot.
+func scaleTargets(env *checks.Env) map[string]*scaleTarget {
+	return checks.Shared(env.Index, scaleTargetsKey{}, func() map[string]*scaleTarget { return indexScaleTargets(env.Snap) })
+}
+
+func indexScaleTargets(s *snapshot.Snapshot) map[string]*scaleTarget {
+	// Only the targets of HPAs are kept, and the many ReplicaSets, which
+	// HPAs seldom target, are scanned only when one does.
+	type key struct{ kind, ns, name string }
+	wanted := make(map[key]bool, len(s.HPAs))
+	rsTargeted := false
+	for i := range s.HPAs {
+		h := &s.HPAs[i]
+		wanted[key{h.TargetKind, h.Namespace, h.TargetName}] = true
+		rsTargeted = rsTargeted || h.TargetKind == "ReplicaSet"
+	}
 	m := map[string]*scaleTarget{}
 	for i := range s.Deployments {
 		d := &s.Deployments[i]
+		if !wanted[key{"Deployment", d.Namespace, d.Name}] {
+			continue
+		}
 		t := &scaleTarget{kind: "Deployment", name: d.Name, spec: d.Replicas, status: d.StatusReplicas,
 			rolling: d.UpdatedReplicas < d.Replicas || d.StatusReplicas > d.Replicas}
 		if c, ok := snapshot.FindCondition(d.Conditions, "Progressing"); ok {
@@ -891,11 +937,20 @@ func scaleTargets(s *snapshot.Snapshot) map[string]*scaleTarget {
 	}
 	for i := range s.StatefulSets {
 		st := &s.StatefulSets[i]
+		if !wanted[key{"StatefulSet", st.Namespace, st.Name}] {
+			continue
+		}
 		m[checks.ObjKey("StatefulSet", st.Namespace, st.Name)] = &scaleTarget{kind: "StatefulSet", name: st.Name,
 			spec: st.Replicas, status: st.StatusReplicas, rolling: st.CurrentRevision != st.UpdateRevision}
 	}
+	if !rsTargeted {
+		return m
+	}
 	for i := range s.ReplicaSets {
 		rs := &s.ReplicaSets[i]
+		if !wanted[key{"ReplicaSet", rs.Namespace, rs.Name}] {
+			continue
+		}
 		t := &scaleTarget{kind: "ReplicaSet", name: rs.Name, spec: rs.Replicas, status: rs.StatusReplicas}
 		if c, ok := snapshot.FindCondition(rs.Conditions, "ReplicaFailure"); ok && c.Status == "True" {
 			t.failure = &c

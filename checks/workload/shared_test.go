@@ -306,3 +306,26 @@ func TestGenerationMismatchLease(t *testing.T) {
 		})
 	}
 }
+
+// TestOneLine checks the flat-string shortcut against the plain rule:
+// join the fields, then clip to n runes.
+func TestOneLine(t *testing.T) {
+	ref := func(s string, n int) string {
+		s = strings.Join(strings.Fields(s), " ")
+		if r := []rune(s); len(r) > n {
+			return string(r[:n-1]) + "…"
+		}
+		return s
+	}
+	for _, s := range []string{
+		"", " ", "a", "a b", " a", "a ", "a  b", "a\tb", "a\nb", "a\u00a0b", "a\u0085b", "a\u2003b",
+		"héllo wörld", "\xff\xfe bad utf8", "Back-off pulling image \"x\"", "0/3 nodes are available: 3 Insufficient memory.",
+		"ünïcödé ünïcödé ünïcödé", "line one\nline two\r\n",
+	} {
+		for _, n := range []int{1, 3, 5, 10, 200} {
+			if got, want := oneLine(s, n), ref(s, n); got != want {
+				t.Errorf("oneLine(%q, %d) = %q, want %q", s, n, got, want)
+			}
+		}
+	}
+}
