@@ -29,6 +29,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"join":       strings.Join,
 	"lower":      strings.ToLower,
 	"evTime":     evTime,
+	"fmtConf":    func(v float64) string { return fmt.Sprintf("%.2f", v) },
 }).Parse(htmlSource))
 
 // HTML writes the report as one self-contained page: inline CSS, a few
@@ -62,8 +63,9 @@ type htmlView struct {
 	// NodesSeen is how many nodes the snapshot held.
 	NodesSeen int
 
-	Groups   []htmlSeverity
-	Unknowns []htmlFinding
+	Incidents []htmlIncident
+	Groups    []htmlSeverity
+	Unknowns  []htmlFinding
 
 	Namespaces   []analysis.Score
 	PerfectNS    int // namespaces scoring 100, not listed
@@ -71,6 +73,16 @@ type htmlView struct {
 	SuppressedFs []htmlSuppressed
 	Expired      []htmlSuppression
 	Runs         []htmlRun
+}
+
+// htmlIncident is an incident with its lines pre-rendered.
+type htmlIncident struct {
+	analysis.Incident
+	N          int
+	Root       string
+	ImpactText string
+	ConfText   string
+	SinceText  string
 }
 
 type htmlGap struct {
@@ -172,6 +184,11 @@ func newHTMLView(r *Report) *htmlView {
 		} else {
 			v.Absent = append(v.Absent, c)
 		}
+	}
+
+	for i, in := range r.Incidents {
+		v.Incidents = append(v.Incidents, htmlIncident{Incident: in, N: i + 1, Root: rootLine(&in), ImpactText: impactLine(&in),
+			ConfText: confidenceLine(&in), SinceText: since(in.Since, r.CollectedAt)})
 	}
 
 	for _, g := range Groups(r.Findings) {

@@ -53,6 +53,24 @@ type junitSkipped struct {
 // object), an unknown or errored check is an error, a skipped one skipped.
 // CI systems then show a cluster's health like a test run.
 func JUnit(w io.Writer, r *Report) error {
+	root, err := junitDoc(r)
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(root); err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, "\n")
+	return err
+}
+
+// junitDoc builds the JUnit document of a report.
+func junitDoc(r *Report) (junitSuites, error) {
 	byCheck := map[string][]checks.Finding{}
 	for _, f := range r.Findings {
 		byCheck[f.Check] = append(byCheck[f.Check], f)
@@ -60,6 +78,27 @@ func JUnit(w io.Writer, r *Report) error {
 	suites := map[string]*junitSuite{}
 	var order []string
 	root := junitSuites{Name: "kubepatrol " + r.Cluster}
+	// Incidents first: one failing case per fault, naming what it explains.
+	if len(r.Incidents) > 0 {
+		s := junitSuite{Name: "incidents", Time: "0.000000"}
+		for _, in := range r.Incidents {
+			var body strings.Builder
+			fmt.Fprintf(&body, "root cause: %s\nimpact: %s\nconfidence: %s\n", rootLine(&in), impactLine(&in), confidenceLine(&in))
+			if in.NextStep.Action != "" {
+				fmt.Fprintf(&body, "next step: %s\n", in.NextStep.Action)
+			}
+			for _, m := range in.Members {
+				fmt.Fprintf(&body, "[%s] %s %s (%s %.2f)\n", m.Severity, m.Check, m.Object.String(), m.Link.Rule, m.Link.Confidence)
+			}
+			s.Cases = append(s.Cases, junitCase{Name: in.ID + " " + in.Title, Classname: "kubepatrol.incidents", Time: "0.000000",
+				Failure: &junitFailure{Type: string(in.Severity), Message: in.Title, Body: body.String()}})
+			s.Tests++
+			s.Failures++
+		}
+		root.Tests += s.Tests
+		root.Failures += s.Failures
+		root.Suites = append(root.Suites, s)
+	}
 	for _, run := range r.Checks {
 		fam := strings.SplitN(run.Check, ".", 2)[0]
 		s := suites[fam]
@@ -113,14 +152,5 @@ func JUnit(w io.Writer, r *Report) error {
 		root.Skipped += s.Skipped
 		root.Suites = append(root.Suites, *s)
 	}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(root); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
+	return root, nil
 }

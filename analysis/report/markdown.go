@@ -41,6 +41,8 @@ func Markdown(w io.Writer, r *Report, opt Options) error {
 	if len(absent) > 0 {
 		fmt.Fprintf(&b, "Not in the recording (checks that need them were skipped): %s.\n\n", strings.Join(absent, ", "))
 	}
+	incidentsMarkdown(&b, r)
+	inc := incidentNumbers(r.Incidents)
 	groups := Groups(r.Findings)
 	if len(groups) == 0 {
 		b.WriteString("No findings.\n")
@@ -53,6 +55,9 @@ func Markdown(w io.Writer, r *Report, opt Options) error {
 				fmt.Fprintf(&b, "- **%s** (%s): %s", f.Check, f.Reason, md(f.Message))
 				if f.ExplainedBy != "" {
 					fmt.Fprintf(&b, " _(secondary to %s)_", f.ExplainedBy)
+				}
+				if n := inc[f.Key()]; n > 0 {
+					fmt.Fprintf(&b, " _(incident %d)_", n)
 				}
 				b.WriteString("\n")
 				for _, e := range f.Evidence {

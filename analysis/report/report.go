@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubepatrol/patrol/analysis"
 	"github.com/kubepatrol/patrol/checks"
+	"github.com/kubepatrol/patrol/checks/catalog"
 	"github.com/kubepatrol/patrol/collectors/snapshot"
 )
 
@@ -35,8 +36,11 @@ type Report struct {
 	// Complete is false when coverage has gaps that blind some checks.
 	Complete bool                `json:"complete"`
 	Coverage []snapshot.Coverage `json:"coverage"`
-	Findings []checks.Finding    `json:"findings"`
-	Summary  Summary             `json:"summary"`
+	// Incidents group the findings that one fault explains, ranked by
+	// impact (see analysis.Incident); Findings stays the flat list.
+	Incidents []analysis.Incident `json:"incidents"`
+	Findings  []checks.Finding    `json:"findings"`
+	Summary   Summary             `json:"summary"`
 	// Namespaces and Nodes hold per-scope scores (nodes below 100 only).
 	Namespaces []analysis.Score `json:"namespaces,omitempty"`
 	Nodes      []analysis.Score `json:"nodes,omitempty"`
@@ -73,6 +77,9 @@ type Input struct {
 	// MinSeverity drops findings below it (empty keeps all).
 	MinSeverity checks.Severity
 	TraceID     string
+	// Checks is the catalogue that ran: its remedies become the incidents'
+	// next steps. Nil means the built-in catalogue.
+	Checks []checks.Check
 }
 
 // Build assembles a report.
@@ -82,6 +89,12 @@ func Build(in Input) *Report {
 	// Score before the display filter: --severity changes what is shown,
 	// not how healthy the cluster is.
 	sc := analysis.Compute(s, fs)
+	// Incidents too: a fault is grouped by everything it explains, even
+	// the findings --severity hides.
+	incs := analysis.Incidents(s, fs, analysis.IncidentOptions{Checks: metas(in.Checks)})
+	if incs == nil {
+		incs = []analysis.Incident{}
+	}
 	if in.MinSeverity != "" {
 		kept := fs[:0:0]
 		for _, f := range fs {
@@ -97,7 +110,7 @@ func Build(in Input) *Report {
 	r := &Report{
 		Schema:  Schema,
 		Cluster: s.Cluster, CollectedAt: s.CollectedAt, SnapshotID: s.ID, Source: string(s.Source),
-		Version: s.Version, Grade: "?", Complete: true, Coverage: s.Coverage, Findings: fs,
+		Version: s.Version, Grade: "?", Complete: true, Coverage: s.Coverage, Incidents: incs, Findings: fs,
 		Suppressed: silenced, ExpiredSuppressions: expired, Checks: in.Result.Runs, TraceID: in.TraceID,
 	}
 	if r.Coverage == nil {
@@ -118,6 +131,18 @@ func Build(in Input) *Report {
 	r.Namespaces, r.Nodes = sc.Namespaces, sc.Nodes
 	r.Summary = summarize(s, fs, in.Result.Runs)
 	return r
+}
+
+// metas describes a catalogue by check ID; nil means the built-in one.
+func metas(cs []checks.Check) map[string]checks.Meta {
+	if cs == nil {
+		cs = catalog.All()
+	}
+	m := make(map[string]checks.Meta, len(cs))
+	for _, c := range cs {
+		m[c.Meta().ID] = c.Meta()
+	}
+	return m
 }
 
 func summarize(s *snapshot.Snapshot, fs []checks.Finding, runs []checks.Run) Summary {

@@ -115,7 +115,12 @@ func Table(w io.Writer, r *Report, opt Options) error {
 		fmt.Fprintf(&b, "%s\n", hang(fmt.Sprintf("expired suppression of %s (%q, expired %s, %s) no longer applies", s.Check, s.Reason, s.Expires.Format("2006-01-02"), s.Where), width, "  "))
 	}
 
+	incidentsTable(&b, r, opt, p, width)
+	inc := incidentNumbers(r.Incidents)
 	groups := Groups(r.Findings)
+	if len(groups) > 0 && len(r.Incidents) > 0 {
+		b.WriteString("\n" + p.paint(ansiBold, "FINDINGS") + "\n")
+	}
 	if len(groups) == 0 && r.Summary.Unknown == 0 {
 		if r.Score == nil {
 			b.WriteString("\n" + p.paint(ansiBold+ansiRed, "nothing could be inspected: health unknown") + "\n")
@@ -123,12 +128,17 @@ func Table(w io.Writer, r *Report, opt Options) error {
 			b.WriteString("\n" + p.paint(ansiGreen, "no findings") + "\n")
 		}
 	}
-	for _, g := range groups {
-		b.WriteString("\n")
+	for gi, g := range groups {
+		if gi > 0 || len(r.Incidents) == 0 {
+			b.WriteString("\n")
+		}
 		for _, og := range g.Objects {
 			for _, f := range og.Findings {
 				label := strings.ToUpper(string(f.Severity))
 				head := fmt.Sprintf("%-8s  %s  %s", label, f.Check, f.Object.String())
+				if n := inc[f.Key()]; n > 0 {
+					head += fmt.Sprintf("  #%d", n)
+				}
 				if f.ExplainedBy != "" {
 					head += "  (see " + f.ExplainedBy + ")"
 				}

@@ -65,7 +65,7 @@ func (g *globals) logger() *slog.Logger {
 // Run executes the command line args and returns the process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := New(stdout, stderr)
-	root.SetArgs(args)
+	root.SetArgs(PluginCompletionArgs(os.Args[0], args))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
@@ -84,12 +84,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // New builds the command tree.
 func New(stdout, stderr io.Writer) *cobra.Command {
 	g := &globals{stdout: stdout, stderr: stderr}
-	name := "patrol"
-	if strings.HasPrefix(baseName(os.Args[0]), "kubectl-") {
-		name = "kubectl patrol"
-	}
 	root := &cobra.Command{
-		Use:   name,
+		Use:   "patrol",
 		Short: "Inspect Kubernetes clusters, diagnose faults, and report them with evidence",
 		Long: `patrol inspects a Kubernetes cluster (or a recorded dump of one), runs a catalogue
 of checks over one immutable snapshot, and reports findings with the evidence
@@ -97,11 +93,16 @@ behind them, a health score and a grade.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// Installed as kubectl-patrol, the help and usage say "kubectl patrol".
+	if b := baseName(os.Args[0]); strings.HasPrefix(b, "kubectl-") || strings.HasPrefix(b, "kubectl_complete-") {
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl patrol"}
+	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().CountVarP(&g.verbosity, "verbose", "v", "log more (-v info, -vv debug) to stderr")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.AddCommand(inspectCmd(g), snapshotCmd(g), checksCmd(g), checkConfigCmd(g), analyzeCmd(g), versionCmd(g))
+	root.AddCommand(diagnoseCmd(g), runbookCmd(g), completionCmd(g))
 	return root
 }
 

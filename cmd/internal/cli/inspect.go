@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/kubepatrol/patrol/analysis/report"
 	"github.com/kubepatrol/patrol/checks"
@@ -30,6 +31,11 @@ type inspectOpts struct {
 	evidence      bool
 	color         string
 	metrics       metricFlags
+	// contexts and allContexts sweep several clusters into one fleet
+	// report; concurrency bounds the clusters swept at once.
+	contexts    []string
+	allContexts bool
+	concurrency int
 }
 
 func inspectCmd(g *globals) *cobra.Command {
@@ -42,11 +48,20 @@ func inspectCmd(g *globals) *cobra.Command {
   # one namespace, only pod checks, as JSON
   patrol inspect -n shop --check pod -o json
   # a recorded dump; fail CI on any critical finding
-  patrol inspect --snapshot dump/ --fail-on critical -o junit > report.xml`,
+  patrol inspect --snapshot dump/ --fail-on critical -o junit > report.xml
+  # a fleet: two contexts swept concurrently into one report
+  patrol inspect --context prod-eu --context prod-us
+  patrol inspect --all-contexts -o json > fleet.json`,
 		Args: cobra.NoArgs,
 	}
-	kf := kubeFlags(cmd)
+	// The kubectl flags, except --context, which may repeat here.
+	kf := genericclioptions.NewConfigFlags(true)
+	kf.Context = nil
+	kf.AddFlags(cmd.Flags())
 	f := cmd.Flags()
+	f.StringArrayVar(&o.contexts, "context", nil, "kubeconfig context to inspect; repeat it to sweep several clusters into one fleet report")
+	f.BoolVar(&o.allContexts, "all-contexts", false, "sweep every context of the kubeconfig into one fleet report")
+	f.IntVar(&o.concurrency, "fleet-concurrency", 4, "clusters swept at once in a fleet sweep")
 	f.StringVar(&o.snapshot, "snapshot", "", "inspect a recorded snapshot: a kubectl -o json/yaml file, a folder of them, a cluster-info dump folder, or a saved kubepatrol snapshot")
 	f.StringVar(&o.at, "at", "", "the time to judge the snapshot at (RFC 3339); default: the collection time, or for a recording the newest timestamp in it")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: "+strings.Join(report.Formats, "|"))
@@ -61,6 +76,12 @@ func inspectCmd(g *globals) *cobra.Command {
 	f.BoolVar(&o.evidence, "evidence", false, "show each finding's evidence in table output")
 	f.StringVar(&o.color, "color", "auto", "colour table output: auto|always|never")
 	o.metrics.register(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("check", completeChecks)
+	_ = cmd.RegisterFlagCompletionFunc("skip", completeChecks)
+	_ = cmd.RegisterFlagCompletionFunc("context", completeContexts(kf))
+	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(report.Formats...))
+	_ = cmd.RegisterFlagCompletionFunc("severity", fixedCompletion("info", "warning", "critical"))
+	_ = cmd.RegisterFlagCompletionFunc("fail-on", fixedCompletion("info", "warning", "critical"))
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		log := g.logger()
 		var minSev, failSev checks.Severity
@@ -91,6 +112,12 @@ func inspectCmd(g *globals) *cobra.Command {
 		if st.Checks, err = catalog.Select(st.Checks, o.include, o.skip); err != nil {
 			return err
 		}
+		if o.allContexts || len(o.contexts) > 1 {
+			return runFleet(cmd, g, o, kf, st, minSev, failSev, at)
+		}
+		if len(o.contexts) == 1 {
+			kf.Context = &o.contexts[0]
+		}
 		var reqs atomic.Int64
 		start := time.Now()
 		s, err := app.Snapshot(cmd.Context(), app.Source{
@@ -106,16 +133,7 @@ func inspectCmd(g *globals) *cobra.Command {
 		r := app.Inspect(cmd.Context(), s, st, minSev, time.Now(), log)
 		log.Info("inspection done", "cluster", r.Cluster, "findings", r.Summary.Firing, "unknown", r.Summary.Unknown,
 			"collect", collected.Round(time.Millisecond), "total", time.Since(start).Round(time.Millisecond), "api_requests", reqs.Load())
-		opt := report.Options{Verbose: o.evidence, Width: 80}
-		if fd, ok := g.stdout.(*os.File); ok && term.IsTerminal(int(fd.Fd())) {
-			if w, _, err := term.GetSize(int(fd.Fd())); err == nil && w > 40 {
-				opt.Width = w
-			}
-			opt.Color = o.color != "never" && os.Getenv("NO_COLOR") == ""
-		}
-		if o.color == "always" {
-			opt.Color = true
-		}
+		opt := renderOptions(g, o.color, o.evidence)
 		if err := report.Render(g.stdout, o.output, r, opt); err != nil {
 			return err
 		}
@@ -129,6 +147,22 @@ func inspectCmd(g *globals) *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+// renderOptions sizes and colours table output for the terminal stdout
+// is, if any.
+func renderOptions(g *globals, color string, verbose bool) report.Options {
+	opt := report.Options{Verbose: verbose, Width: 80}
+	if fd, ok := g.stdout.(*os.File); ok && term.IsTerminal(int(fd.Fd())) {
+		if w, _, err := term.GetSize(int(fd.Fd())); err == nil && w > 40 {
+			opt.Width = w
+		}
+		opt.Color = color != "never" && os.Getenv("NO_COLOR") == ""
+	}
+	if color == "always" {
+		opt.Color = true
+	}
+	return opt
 }
 
 func validFormat(f string) bool {

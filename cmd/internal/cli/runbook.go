@@ -1,0 +1,224 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kubepatrol/patrol/analysis/report"
+	"github.com/kubepatrol/patrol/cmd/internal/app"
+	"github.com/kubepatrol/patrol/rules"
+)
+
+type runbookOpts struct {
+	labels   map[string]string
+	list     bool
+	output   string
+	snapshot string
+	at       string
+	config   string
+	logs     bool
+	timeout  time.Duration
+}
+
+func runbookCmd(g *globals) *cobra.Command {
+	o := &runbookOpts{}
+	cmd := &cobra.Command{
+		Use:   "runbook ALERTNAME",
+		Short: "Print an alert's runbook; with --labels, check the alert's object and fill the runbook in",
+		Long: `runbook prints the runbook of a kubernetes-mixin alert (or one of kubepatrol's
+own): what it means, its impact, how to diagnose it with exact commands, and
+how to mitigate it.
+
+With --labels (the alert's labels: namespace, pod, container, node, deployment,
+statefulset, daemonset, job_name, horizontalpodautoscaler, persistentvolumeclaim,
+poddisruptionbudget, resourcequota…), it runs the checks the runbook names and a
+diagnosis of the alert's object against the live cluster (or --snapshot), reports
+what they found, and fills the runbook's commands in for that object.`,
+		Example: `  patrol runbook --list
+  patrol runbook KubePodCrashLooping
+  patrol runbook KubePodCrashLooping --labels namespace=shop,pod=api-7d9c-1,container=api
+  patrol runbook KubeNodeNotReady --labels node=worker-4 -o json
+  kubectl patrol runbook KubeDeploymentReplicasMismatch --labels namespace=shop,deployment=web`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if o.list {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
+		ValidArgsFunction: completeAlerts,
+	}
+	kf := kubeFlags(cmd)
+	f := cmd.Flags()
+	f.StringToStringVar(&o.labels, "labels", nil, "the alert's labels, k=v,k=v: check the alert's object and fill the runbook in")
+	f.BoolVar(&o.list, "list", false, "list the alerts that have a runbook")
+	f.StringVarP(&o.output, "output", "o", "markdown", "output format: markdown|json")
+	f.StringVar(&o.snapshot, "snapshot", "", "check a recorded snapshot instead of the live cluster")
+	f.StringVar(&o.at, "at", "", "the time to judge a recording at (RFC 3339)")
+	f.StringVar(&o.config, "config", "", "config file: thresholds, enabled checks, suppressions")
+	f.BoolVar(&o.logs, "logs", true, "read the containers' logs for the diagnosis (live clusters only)")
+	f.DurationVar(&o.timeout, "list-timeout", 30*time.Second, "timeout for listing each kind")
+	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion("markdown", "json"))
+	_ = cmd.RegisterFlagCompletionFunc("labels", fixedCompletion("namespace=", "pod=", "container=", "node=", "deployment=",
+		"statefulset=", "daemonset=", "job_name=", "horizontalpodautoscaler=", "persistentvolumeclaim=", "poddisruptionbudget=", "resourcequota="))
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if o.output != "markdown" && o.output != "md" && o.output != "json" {
+			return fmt.Errorf("-o: unknown format %q (want markdown|json)", o.output)
+		}
+		if o.list {
+			return listRunbooks(g.stdout, o.output)
+		}
+		var at time.Time
+		var err error
+		if o.at != "" {
+			if at, err = time.Parse(time.RFC3339, o.at); err != nil {
+				return fmt.Errorf("--at: want RFC 3339: %w", err)
+			}
+		}
+		st, err := app.LoadSettings(o.config)
+		if err != nil {
+			return err
+		}
+		log := g.logger()
+		r, err := app.Runbook(cmd.Context(), app.RunbookOptions{Alert: args[0], Labels: o.labels, Diagnose: app.DiagnoseOptions{
+			Source:   app.Source{Path: o.snapshot, At: at, Kube: kf, AllNamespaces: true, Timeout: o.timeout, Logger: log},
+			Settings: st, Logs: o.logs, Now: time.Now(), Logger: log,
+		}})
+		if err != nil {
+			return err
+		}
+		if o.output == "json" {
+			enc := json.NewEncoder(g.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(r)
+		}
+		return runbookMarkdown(g.stdout, r)
+	}
+	return cmd
+}
+
+func listRunbooks(w io.Writer, format string) error {
+	books, err := rules.Runbooks()
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		type item struct {
+			Alert    string   `json:"alert"`
+			Severity string   `json:"severity,omitempty"`
+			Object   string   `json:"object,omitempty"`
+			Checks   []string `json:"checks,omitempty"`
+			Summary  string   `json:"summary,omitempty"`
+			File     string   `json:"file"`
+		}
+		var items []item
+		for _, b := range books {
+			items = append(items, item{b.Alert, b.Severity, b.Object, b.Checks, b.Summary, b.File})
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(items)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ALERT\tOBJECT\tCHECKS")
+	for _, b := range books {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", b.Alert, firstNonEmptyStr(b.Object, "-"), firstNonEmptyStr(strings.Join(b.Checks, ","), "-"))
+	}
+	return tw.Flush()
+}
+
+func firstNonEmptyStr(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// runbookMarkdown writes the runbook, preceded, when labels were given, by
+// what kubepatrol found.
+func runbookMarkdown(w io.Writer, r *app.RunbookReport) error {
+	var b strings.Builder
+	if len(r.Labels) == 0 {
+		fmt.Fprintf(&b, "<!-- %s · severity %s · %s -->\n\n", r.File, firstNonEmptyStr(r.Severity, "-"), firstNonEmptyStr(r.Summary, r.Alert))
+		b.WriteString(r.Runbook)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	var keys []string
+	for k := range r.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var ls []string
+	for _, k := range keys {
+		ls = append(ls, k+"="+r.Labels[k])
+	}
+	fmt.Fprintf(&b, "# %s: what kubepatrol found\n\n", r.Alert)
+	fmt.Fprintf(&b, "Labels `%s`", strings.Join(ls, ","))
+	if r.Object != nil {
+		fmt.Fprintf(&b, " · object `%s`", r.Object.String())
+	}
+	b.WriteString("\n\n## Checks the runbook names\n\n")
+	if len(r.Checks) == 0 {
+		b.WriteString("This runbook names no kubepatrol check; the diagnosis below is all kubepatrol can add.\n")
+	}
+	for _, c := range r.Checks {
+		fmt.Fprintf(&b, "- **%s** (%s): %s", c.Check, c.Title, c.Result)
+		if c.Detail != "" {
+			fmt.Fprintf(&b, ", %s", c.Detail)
+		}
+		b.WriteString("\n")
+		for _, f := range c.Findings {
+			fmt.Fprintf(&b, "  - `%s` %s: %s\n", f.Object.String(), f.Severity, strings.Join(strings.Fields(f.Message), " "))
+		}
+	}
+	b.WriteString("\n")
+	if r.Diagnosis != nil {
+		var db strings.Builder
+		if err := report.DiagnosisMarkdown(&db, r.Diagnosis); err != nil {
+			return err
+		}
+		for _, line := range strings.Split(strings.TrimRight(db.String(), "\n"), "\n") {
+			if strings.HasPrefix(line, "#") {
+				line = "#" + line
+			}
+			b.WriteString(line + "\n")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("## Remediation playbook\n\n")
+	if p := r.Playbook; p != nil {
+		switch p.Status {
+		case "proposed":
+			fmt.Fprintf(&b, "Playbook `%s` proposes (dry run, nothing executed):\n\n", p.Playbook)
+			for i, s := range p.Steps {
+				fmt.Fprintf(&b, "%d. %s\n", i+1, s)
+			}
+		default:
+			fmt.Fprintf(&b, "No proposal (%s): %s.\n", p.Status, p.Detail)
+		}
+	}
+	if len(r.Unfilled) > 0 {
+		fmt.Fprintf(&b, "\n> Placeholders the labels did not fill: %s.\n", strings.Join(prefixAll("$", r.Unfilled), ", "))
+	}
+	fmt.Fprintf(&b, "\n---\n\n<!-- %s, filled in for this alert -->\n\n", r.File)
+	b.WriteString(r.Runbook)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func prefixAll(p string, ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = p + s
+	}
+	return out
+}
