@@ -16,7 +16,7 @@ import (
 // memoryLimit is the soft heap limit when GOMEMLIMIT is unset: the garbage
 // collector works harder near it, so inspecting a 150,000-pod snapshot
 // stays under 1 GiB of RSS on a laptop or a CI runner.
-const memoryLimit = 900 << 20
+const memoryLimit = 768 << 20
 
 func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {

@@ -26,7 +26,23 @@ func main() {
 	pods := flag.Int("pods", 150000, "pods in the generated fleet")
 	rounds := flag.Int("rounds", 3, "repetitions of each measurement (the median is reported)")
 	patrol := flag.String("patrol", "bin/patrol", "the patrol binary to time")
+	write := flag.String("write", "", "only write the generated fleet's snapshot to this file")
 	flag.Parse()
+	if *write != "" {
+		g := synth.Generate(synth.Options{Nodes: *nodes, Pods: *pods, Seed: 1, FaultRate: 0.01})
+		f, err := os.Create(*write)
+		if err == nil {
+			err = snapshot.Write(f, g.Snapshot)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchreport:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*nodes, *pods, *rounds, *patrol); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
