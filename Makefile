@@ -48,6 +48,7 @@ bench: build ## engine figures on a generated 5,000-node / 150,000-pod fleet, pl
 	$(GO) run ./e2e/benchreport -patrol $(BIN)/patrol
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./checks/... ./collectors/file ./collectors/prom ./collectors/snapshot
 	$(GO) test -run '^$$' -bench InformerMemory -benchtime 1x ./collectors/kube
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000000x ./analysis/detect
 
 .PHONY: eval
 eval: ## NAB scores of every detector on ../shared/nab: three profiles, leave-one-category-out

@@ -16,12 +16,16 @@ import "math"
 //
 // So a point is as anomalous as it is rare for this series, whatever the
 // test's model gets wrong about its distribution: heavy tails,
-// quantisation, autocorrelation. The state is 200 float64s and a byte per
-// sample of delay.
+// quantisation, autocorrelation. The state is 401 float64s (the counts
+// and their Fenwick tree) and a byte per sample of delay.
 type calibrator struct {
 	counts [calBins]float64 // stored as count/scale
-	total  float64          // idem
-	scale  float64          // λ^t: the forgetting, applied lazily
+	// tree is a Fenwick tree of counts over the bins in reverse order, so
+	// that the tail sum of a bin is a prefix sum: O(log bins) instead of
+	// a loop over every bin above it (which was half of combined's time).
+	tree   [calBins + 1]float64
+	total  float64 // stored as total/scale
+	scale  float64 // λ^t: the forgetting, applied lazily
 	lambda float64
 	top    int // highest bin that may hold a count
 	// prior is the weight of one imaginary past value more extreme than
@@ -79,11 +83,7 @@ func calEdge(b int) float64 {
 // surprise returns -ln p for u against the history, then adds u to it.
 func (c *calibrator) surprise(u float64) float64 {
 	b := calBin(u)
-	var tail float64
-	for j := b; j <= c.top; j++ {
-		tail += c.counts[j]
-	}
-	tail = tail*c.scale + c.prior
+	tail := c.tail(b)*c.scale + c.prior
 	s := math.Log((1 + c.total*c.scale + c.prior) / (1 + tail))
 	if tail < calForgotten {
 		// A record. Extend from the largest surprise still remembered (the
@@ -141,10 +141,26 @@ func (c *calibrator) learn(b int) {
 		for j := range c.counts {
 			c.counts[j] *= c.scale
 		}
+		for j := range c.tree {
+			c.tree[j] *= c.scale
+		}
 		c.total *= c.scale
 		c.scale = 1
 	}
-	c.counts[old] += 1 / c.scale
-	c.total += 1 / c.scale
+	w := 1 / c.scale
+	c.counts[old] += w
+	c.total += w
+	for r := calBins - old; r <= calBins; r += r & -r {
+		c.tree[r] += w
+	}
 	c.top = max(c.top, old)
+}
+
+// tail is the stored count of bins b and above.
+func (c *calibrator) tail(b int) float64 {
+	var s float64
+	for r := calBins - b; r > 0; r -= r & -r {
+		s += c.tree[r]
+	}
+	return s
 }

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"math"
+	"sort"
 	"time"
 )
 
@@ -30,6 +31,11 @@ const (
 	// noveltyMargin: a value is novel when it lies more than 5% of the
 	// range beyond the range (HTM's "spatial anomaly" tolerance in NAB).
 	noveltyMargin = 0.05
+	// flatBeyond is how many tolerances beyond a constant history's one
+	// value any other value counts as (the margin of a range of 0 is 0):
+	// as far as a value a million margins beyond a range, so that an error
+	// rate that was 0 for days and is not now is as novel as it gets.
+	flatBeyond = 1e6
 )
 
 // Combined is the default detector. For each sample it
@@ -75,16 +81,17 @@ const (
 //
 // Windowed: the state is the robust window (2·Window float64s), the
 // seasonal profiles (four float64s and an int64 per phase bucket, at most
-// 2016 + 288 buckets), four calibrators (200 float64s and a delay of
-// Cooldown float64s each) and a few numbers: about 64 KB per series with
-// the defaults and 5-minute samples, whatever the length of the series.
+// 2016 + 288 buckets), four calibrators (401 float64s and a delay of
+// Cooldown bytes each) and a few numbers: about 70 KB per series with the
+// defaults and 5-minute samples, whatever the length of the series.
 type Combined struct {
 	season   *seasonality
 	robust   *RobustZ
 	ewma     *EWMA
 	cusum    *CUSUM
-	cal      [4]calibrator // robust, ewma, cusum, seasonal residual
-	lo, hi   float64       // the fading range of values
+	cal      [numCalibrated]calibrator // one per test but novelty, indexed by test
+	last     lastSample                // what the latest Update saw, for Explain
+	lo, hi   float64                   // the fading range of values
 	rangeMem float64
 	warmup   int
 	settle   int // samples before the calibrators learn: the tests' own warm-up
@@ -106,7 +113,7 @@ func NewCombined(o Options) *Combined {
 		robust:   NewRobustZ(inner),
 		ewma:     NewEWMA(inner),
 		cusum:    NewCUSUM(inner),
-		cal:      [4]calibrator{newCalibrator(mem, lag), newCalibrator(mem, lag), newCalibrator(mem, lag), newCalibrator(mem, lag)},
+		cal:      [numCalibrated]calibrator{newCalibrator(mem, lag), newCalibrator(mem, lag), newCalibrator(mem, lag), newCalibrator(mem, lag)},
 		rangeMem: float64(rangeWindows * o.Window),
 		warmup:   max(o.Warmup, o.Window),
 		settle:   o.Warmup,
@@ -122,17 +129,22 @@ func (d *Combined) Update(t time.Time, v float64) float64 {
 	}
 	d.n++
 	u := d.surprise(t, v)
+	l := &d.last
+	l.merged, l.score, l.warmup, l.cooling = u, 0, false, false
 	if d.n <= d.warmup {
+		l.warmup = true
 		return 0
 	}
 	score := ScoreFromSurprise(u)
 	if d.quiet > 0 {
 		d.quiet--
+		l.cooling = true
 		return 0
 	}
 	if score >= d.alarm {
 		d.quiet = d.cooldown
 	}
+	l.score = score
 	return score
 }
 
@@ -145,23 +157,30 @@ func (d *Combined) surprise(t time.Time, v float64) float64 {
 		floor = d.robust.scale(d.robust.w.median())
 	}
 	best, k := 0.0, 0
+	d.last.u = [numTests]float64{-1, -1, -1, -1, -1}
+	d.last.median, d.last.spread, d.last.season = d.robust.w.median(), floor, v-x
+	d.last.vetoed = false
 	test := func(i int, u float64) {
 		u = min(u, 1e6)
 		if d.n > d.settle {
 			u = min(u, d.cal[i].surprise(u))
 		}
+		d.last.u[i] = u
 		best, k = max(best, u), k+1
 	}
 	if seasonal {
-		test(3, NormalSurprise(zs))
+		test(testSeasonal, NormalSurprise(zs))
 	}
 	z := d.robust.z(x)
 	d.robust.w.push(x)
-	test(0, NormalSurprise(z))
-	test(1, NormalSurprise(d.ewma.z(x, floor)))
-	test(2, d.cusum.surprise(x, floor, true))
-	best, k = max(best, d.novelty(v)), k+1
-	u := max(0, best-math.Log(float64(k)))
+	test(testRobust, NormalSurprise(z))
+	test(testEWMA, NormalSurprise(d.ewma.z(x, floor)))
+	test(testCUSUM, d.cusum.surprise(x, floor, true))
+	nu := d.novelty(v)
+	d.last.u[testNovelty] = nu
+	best, k = max(best, nu), k+1
+	d.last.k = k
+	u := max(0, best-logCount[k])
 
 	if !t.IsZero() {
 		// The veto's scale is the window's, after this sample.
@@ -175,7 +194,9 @@ func (d *Combined) surprise(t time.Time, v float64) float64 {
 			m.learnBucket(t.Unix(), v)
 		}
 		if typical >= 0 {
-			u = min(u, NormalSurprise(typical))
+			if c := NormalSurprise(typical); c < u {
+				u, d.last.vetoed = c, true
+			}
 		}
 	}
 	return u
@@ -192,14 +213,17 @@ func (d *Combined) novelty(v float64) float64 {
 		return 0
 	}
 	var u float64
-	if tol := noveltyMargin * (d.hi - d.lo); tol > 0 {
-		record := math.Log1p(min(float64(d.n), d.rangeMem))
-		switch {
-		case v > d.hi+tol:
-			u = record + math.Log1p((v-d.hi)/tol)
-		case v < d.lo-tol:
-			u = record + math.Log1p((d.lo-v)/tol)
-		}
+	record := math.Log1p(min(float64(d.n), d.rangeMem))
+	switch tol := noveltyMargin * (d.hi - d.lo); {
+	case tol == 0 && v != d.hi:
+		// A constant history: any other value is beyond it by infinitely
+		// many tolerances; count it as flatBeyond of them.
+		u = record + math.Log1p(flatBeyond)
+	case !(tol > 0):
+	case v > d.hi+tol:
+		u = record + math.Log1p((v-d.hi)/tol)
+	case v < d.lo-tol:
+		u = record + math.Log1p((d.lo-v)/tol)
 	}
 	if d.robust.w.len() > 0 {
 		med := d.robust.w.median()
@@ -208,4 +232,108 @@ func (d *Combined) novelty(v float64) float64 {
 	}
 	d.lo, d.hi = min(d.lo, v), max(d.hi, v)
 	return u
+}
+
+// The combined detector's tests, in the order of its calibrators.
+const (
+	testRobust = iota
+	testEWMA
+	testCUSUM
+	testSeasonal
+	testNovelty // not calibrated: the last one
+	numTests
+	numCalibrated = testNovelty
+)
+
+var testNames = [numTests]string{"robustz", "ewma", "cusum", "seasonal", "novelty"}
+
+// logCount[k] is ln k, the Bonferroni correction for k tests (a table: a
+// logarithm per sample is a tenth of the detector's time).
+var logCount = func() (t [numTests + 1]float64) {
+	for k := 1; k <= numTests; k++ {
+		t[k] = math.Log(float64(k))
+	}
+	return t
+}()
+
+// lastSample is what the latest Update computed, kept for Explain.
+type lastSample struct {
+	u                      [numTests]float64 // calibrated surprise per test; -1: not run
+	k                      int
+	median, spread, season float64
+	vetoed                 bool
+	score, merged          float64
+	warmup, cooling        bool
+}
+
+// TestScore is one test's contribution to a combined score.
+type TestScore struct {
+	// Test is robustz, ewma, cusum, seasonal or novelty.
+	Test string `json:"test"`
+	// Score is the test's calibrated tail probability after the
+	// Bonferroni correction, on the score scale: the combined score is
+	// the largest of them (before the seasonal veto).
+	Score float64 `json:"score"`
+}
+
+// Explanation breaks down the latest score of a Combined detector.
+type Explanation struct {
+	// Score is what Update returned; Raw is the score before the warm-up
+	// and the cooldown silenced it (the same when neither did).
+	Score, Raw float64
+	// Expected is the baseline the sample was compared with: the median
+	// of the trailing window plus the seasonal profile's value at this
+	// phase (Season, 0 without one). Spread is the window's robust
+	// standard deviation (1.4826·MAD).
+	Expected, Median, Spread, Season float64
+	// Tests lists the tests that ran, highest score first.
+	Tests []TestScore
+	// Vetoed: the value is usual for this time of day or week, and its
+	// score was capped by how typical it is there.
+	Vetoed bool
+	// Warmup and Cooldown say why Score is 0 although Raw is not.
+	Warmup, Cooldown bool
+}
+
+// Fired returns the tests whose score is at least threshold, highest
+// first: the ones that raised the alarm.
+func (e Explanation) Fired(threshold float64) []string {
+	var out []string
+	for _, t := range e.Tests {
+		if t.Score >= threshold {
+			out = append(out, t.Test)
+		}
+	}
+	return out
+}
+
+// Last is the cheap part of Explain, for scanning a history point by
+// point: the latest finite sample's raw score (before the warm-up and the
+// cooldown silenced it), the baseline it was compared with, and whether
+// the detector was still in its warm-up.
+func (d *Combined) Last() (raw, expected float64, warmup bool) {
+	l := &d.last
+	return ScoreFromSurprise(l.merged), l.median + l.season, l.warmup
+}
+
+// Explain breaks down the score of the latest Update of a finite value
+// (a NaN or infinite one changes nothing; the zero Explanation before the
+// first). It costs nothing until called: Update keeps the few numbers it
+// needs anyway.
+func (d *Combined) Explain() Explanation {
+	l := &d.last
+	e := Explanation{Score: l.score, Raw: ScoreFromSurprise(l.merged), Expected: l.median + l.season, Median: l.median,
+		Spread: l.spread, Season: l.season, Vetoed: l.vetoed, Warmup: l.warmup, Cooldown: l.cooling}
+	if l.k == 0 {
+		return e
+	}
+	lk := logCount[l.k]
+	for i, u := range l.u {
+		if u < 0 {
+			continue
+		}
+		e.Tests = append(e.Tests, TestScore{Test: testNames[i], Score: ScoreFromSurprise(max(0, u-lk))})
+	}
+	sort.SliceStable(e.Tests, func(i, j int) bool { return e.Tests[i].Score > e.Tests[j].Score })
+	return e
 }

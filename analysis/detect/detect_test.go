@@ -412,3 +412,54 @@ func TestRecordedSeries(t *testing.T) {
 		t.Errorf("memavailable: %.3f at %d, want below %.2f", m, at, PageScore)
 	}
 }
+
+// TestExplain: the breakdown of a spike names the tests that fired and the
+// baseline it was compared with; the warm-up and the cooldown say why the
+// score is 0 while the raw score is not.
+func TestExplain(t *testing.T) {
+	s := gen(3000, 51, func(i int, r *rand.Rand) float64 {
+		v := 100 + 5*r.NormFloat64()
+		if i >= 2400 {
+			v += 60 // a lasting 12σ shift
+		}
+		return v
+	})
+	d := NewCombined(Options{Alarm: PageScore})
+	if e := d.Explain(); e.Score != 0 || e.Tests != nil {
+		t.Errorf("before any sample: %+v", e)
+	}
+	for i := range s.vs {
+		score := d.Update(s.ts[i], s.vs[i])
+		e := d.Explain()
+		if e.Score != score {
+			t.Fatalf("%d: Explain().Score %v, Update returned %v", i, e.Score, score)
+		}
+		switch {
+		case i < 288:
+			if !e.Warmup || score != 0 {
+				t.Fatalf("%d: warm-up %v, score %v", i, e.Warmup, score)
+			}
+		case i == 2400:
+			if score < PageScore || e.Raw != score || e.Cooldown {
+				t.Fatalf("shift: %+v", e)
+			}
+			if math.Abs(e.Expected-100) > 2 || math.Abs(e.Spread-5) > 1 {
+				t.Errorf("baseline %v ± %v, want about 100 ± 5", e.Expected, e.Spread)
+			}
+			fired := e.Fired(PageScore)
+			if len(fired) == 0 || e.Tests[0].Score != score || !strings.Contains(strings.Join(fired, ","), "robustz") {
+				t.Errorf("fired %v, tests %+v", fired, e.Tests)
+			}
+		case i == 2401:
+			if score != 0 || !e.Cooldown || e.Raw < PageScore {
+				t.Errorf("in the cooldown: %+v, want score 0 and a raw score >= %.1f", e, PageScore)
+			}
+		}
+	}
+	// NaN changes nothing, the explanation included.
+	before := d.Explain()
+	d.Update(s.ts[len(s.ts)-1].Add(5*time.Minute), math.NaN())
+	if after := d.Explain(); after.Raw != before.Raw || after.Expected != before.Expected {
+		t.Errorf("NaN changed the explanation: %+v then %+v", before, after)
+	}
+}

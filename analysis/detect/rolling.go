@@ -73,16 +73,39 @@ func (w *rollingWindow) push(v float64) {
 	w.sum += dv - do
 	w.sumSq += dv*dv - do*do
 	w.pushes++
-	if w.pushes >= len(w.ring) {
-		w.pushes = 0
-		w.shift = w.median()
-		w.sum, w.sumSq = 0, 0
-		for _, x := range w.ring {
-			d := x - w.shift
-			w.sum += d
-			w.sumSq += d * d
-		}
+	if w.pushes >= recomputeEvery*len(w.ring) {
+		w.recompute()
 	}
+}
+
+// recomputeEvery: the sums are recomputed from the ring every
+// recomputeEvery·cap pushes. Each push adds and removes one term, so the
+// rounding error grows like √pushes ulps of the shifted sum of squares: a
+// few times 1e-15 relative after a thousand pushes.
+const recomputeEvery = 4
+
+// recompute sets the shift to the median and sums the ring again, in two
+// interleaved accumulators (a single chain of dependent additions would
+// cost as much as a hundred pushes).
+func (w *rollingWindow) recompute() {
+	w.pushes = 0
+	w.shift = w.median()
+	var s0, s1, q0, q1 float64
+	r := w.ring
+	i := 0
+	for ; i+1 < len(r); i += 2 {
+		d0, d1 := r[i]-w.shift, r[i+1]-w.shift
+		s0 += d0
+		s1 += d1
+		q0 += d0 * d0
+		q1 += d1 * d1
+	}
+	if i < len(r) {
+		d := r[i] - w.shift
+		s0 += d
+		q0 += d * d
+	}
+	w.sum, w.sumSq = s0+s1, q0+q1
 }
 
 // lowerBound is the first index i with s[i] >= v (len(s) if none). It is
@@ -114,21 +137,28 @@ func b2i(b bool) int {
 	return 0
 }
 
-// lowerBound2 is lowerBound for two values at once: the two searches'
-// chains of dependent loads interleave, so they cost about as much as one.
+// lowerBound2 is lowerBound for two values at once, by quaternary search:
+// each step compares a value with three pivots (independent loads, so
+// they overlap) and keeps a quarter of the range, which halves the chain
+// of dependent load-compare-add steps of a bisection (5 steps instead of
+// 9 over a day's window); the two values' chains interleave, so the pair
+// costs about as much as one. Invariant: the answer is in [b, b+n] and
+// b+n <= len(s).
 func lowerBound2(s []float64, a, b float64) (int, int) {
 	n := len(s)
-	if n == 0 {
-		return 0, 0
-	}
 	ba, bb := 0, 0
-	for n > 1 {
-		half := n >> 1
-		ba += half & -b2i(s[ba+half] < a)
-		bb += half & -b2i(s[bb+half] < b)
-		n -= half
+	for n >= 4 {
+		q := n >> 2
+		ba += q * (b2i(s[ba+q] < a) + b2i(s[ba+2*q] < a) + b2i(s[ba+3*q] < a))
+		bb += q * (b2i(s[bb+q] < b) + b2i(s[bb+2*q] < b) + b2i(s[bb+3*q] < b))
+		n -= 3 * q
 	}
-	return ba + b2i(s[ba] < a), bb + b2i(s[bb] < b)
+	ca, cb := 0, 0
+	for i := 0; i < n; i++ {
+		ca += b2i(s[ba+i] < a)
+		cb += b2i(s[bb+i] < b)
+	}
+	return ba + ca, bb + cb
 }
 
 // median of the window (0 when empty).

@@ -24,7 +24,7 @@ func TestRollingWindowAgainstSort(t *testing.T) {
 			return 7
 		}},
 	} {
-		for _, capacity := range []int{1, 2, 3, 10, 64} {
+		for _, capacity := range []int{1, 2, 3, 4, 5, 10, 64, 288, 301} {
 			r := rand.New(rand.NewPCG(uint64(capacity), 9))
 			w := newRollingWindow(capacity)
 			var all []float64
@@ -100,6 +100,26 @@ func TestLowerBound(t *testing.T) {
 	}
 	if lowerBound(nil, 1) != 0 {
 		t.Error("empty slice")
+	}
+	if a, b := lowerBound2(nil, 1, 2); a != 0 || b != 0 {
+		t.Error("lowerBound2 on an empty slice")
+	}
+	// lowerBound2 (quaternary) against sort.SearchFloat64s, every length
+	// up to 300, with ties, and values below, between and above.
+	r := rand.New(rand.NewPCG(3, 3))
+	for n := 0; n <= 300; n++ {
+		s := make([]float64, n)
+		for i := range s {
+			s[i] = float64(r.IntN(n/3 + 2))
+		}
+		sort.Float64s(s)
+		for v := -1.0; v <= float64(n/3+3); v += 0.5 {
+			u := float64(n/3+2) - v
+			a, b := lowerBound2(s, v, u)
+			if wa, wb := sort.SearchFloat64s(s, v), sort.SearchFloat64s(s, u); a != wa || b != wb {
+				t.Fatalf("n %d: lowerBound2(%v, %v) = %d, %d, want %d, %d", n, v, u, a, b, wa, wb)
+			}
+		}
 	}
 }
 

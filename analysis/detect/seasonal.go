@@ -62,7 +62,12 @@ type hwModel struct {
 // floor². Only buckets that are themselves unusual count: their mean at
 // least typicalAway·floor from the series' median, a phase where the series
 // habitually goes somewhere else (a daily cron spike); elsewhere a bucket's
-// few samples would only blur a real shift. Buckets seen fewer than two
+// few samples would only blur a real shift. The habit must also be steady:
+// the bucket's mean farther from the median than its own standard
+// deviation. A bucket that a random burst happened to visit a day or two
+// ago has a mean pulled up and a spread as large as that pull, and is not
+// a habit (bursty series would otherwise learn that every phase is
+// "usually" bursty and veto their next real burst). Buckets seen fewer than two
 // periods, or within the last half period (the neighbour just updated with
 // this very excursion), do not count either. -1 when none does.
 func (m *hwModel) typical(unix int64, v, median, floor float64) float64 {
@@ -70,7 +75,8 @@ func (m *hwModel) typical(unix int64, v, median, floor float64) float64 {
 	best := -1.0
 	for _, j := range []int{b - 1, b, b + 1} {
 		j = (j + len(m.bmean)) % len(m.bmean)
-		if m.cycles[j] < 2 || unix-m.seenAt[j] < m.period/2 || math.Abs(m.bmean[j]-median) < typicalAway*floor {
+		away := math.Abs(m.bmean[j] - median)
+		if m.cycles[j] < 2 || unix-m.seenAt[j] < m.period/2 || away < typicalAway*floor || away*away < m.bvar[j] {
 			continue
 		}
 		z := math.Abs(v-m.bmean[j]) / math.Sqrt(m.bvar[j]+floor*floor)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kubepatrol/patrol/checks"
+	"github.com/kubepatrol/patrol/checks/anomaly"
 	"github.com/kubepatrol/patrol/checks/controlplane"
 	"github.com/kubepatrol/patrol/checks/metrics"
 	"github.com/kubepatrol/patrol/checks/network"
@@ -27,6 +28,7 @@ func All() []checks.Check {
 	all = append(all, network.Checks()...)
 	all = append(all, controlplane.Checks()...)
 	all = append(all, metrics.Checks()...)
+	all = append(all, anomaly.Checks()...)
 	return all
 }
 

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/kubepatrol/patrol/analysis/detect"
 	"github.com/kubepatrol/patrol/checks"
+	"github.com/kubepatrol/patrol/checks/anomaly"
 	"github.com/kubepatrol/patrol/collectors/snapshot"
 )
 
@@ -14,13 +16,20 @@ import (
 // predicted full within 24 hours from the last 6 hours' trend: warning;
 // less than 20% and full within 4 hours: critical) and
 // NodeFilesystemAlmostOutOfSpace (less than 5% free: warning, 3%:
-// critical) rules. Needs node_exporter metrics in Prometheus.
+// critical) rules, plus the anomaly detector: when the free-space history
+// (anomaly.SeriesNodeFilesystem) shows an anomalous drop, a filesystem
+// below warning_free_percent fires at once (NodeFilesystemSpaceDropping)
+// instead of waiting for the 6-hour trend to hold for an hour, and a
+// filesystem that fires anyway carries the detector's evidence. Needs
+// node_exporter metrics in Prometheus.
 var FilesystemFilling = checks.New(checks.Meta{
 	ID:    "node.filesystem_filling",
 	Title: "Node filesystem filling up",
 	Description: "A node's filesystem (node_exporter's node_filesystem_avail_bytes) is filling up: less than `warning_free_percent` free and, at the rate " +
 		"of the last 6 hours (predict_linear), full within 24 hours; or less than `critical_free_percent` free and full within 4 hours, " +
-		"the prediction holding for `for` (node-mixin NodeFilesystemSpaceFillingUp); or almost out of space whatever the trend (NodeFilesystemAlmostOutOfSpace). " +
+		"the prediction holding for `for` (node-mixin NodeFilesystemSpaceFillingUp); or almost out of space whatever the trend (NodeFilesystemAlmostOutOfSpace); " +
+		"or below `warning_free_percent` right after a drop that the anomaly detector scores at or above detect.PageScore against the filesystem's " +
+		"own week of free space (NodeFilesystemSpaceDropping: a sudden write the linear prediction has not caught up with yet). " +
 		"Read-only filesystems are ignored. A full root or image filesystem makes the kubelet evict pods and stops image pulls, logging and etcd.",
 	Severity: checks.Warning,
 	Requires: []snapshot.Kind{snapshot.KindMetricsNode},
@@ -51,6 +60,7 @@ var FilesystemFilling = checks.New(checks.Meta{
 	}
 	size, ro := idx("node_filesystem_size_bytes"), idx("node_filesystem_readonly")
 	p24, p4 := idx(snapshot.SeriesFSPredict24h), idx(snapshot.SeriesFSPredict4h)
+	hist := idx(anomaly.SeriesNodeFilesystem)
 	last := func(m map[string]*snapshot.Series, k string) (float64, bool) {
 		if s := m[k]; s != nil {
 			if l, ok := s.Last(); ok {
@@ -80,6 +90,7 @@ var FilesystemFilling = checks.New(checks.Meta{
 		sev     checks.Severity
 		reason  string
 		horizon string
+		drop    *anomaly.Verdict // an anomalous drop of free space, if any
 	}
 	hosts := map[string][]fs{}
 	for _, s := range avail {
@@ -106,6 +117,14 @@ var FilesystemFilling = checks.New(checks.Meta{
 				f.sev = checks.Critical
 			}
 		}
+		if h := hist[k]; h != nil {
+			if v := anomaly.Judge(h, env.Now, anomaly.Options{Direction: anomaly.Down}); v.Anomalous {
+				f.drop = &v
+				if f.sev == "" && free < warnFree {
+					f.sev, f.reason = checks.Warning, "NodeFilesystemSpaceDropping"
+				}
+			}
+		}
 		if f.sev == "" {
 			continue
 		}
@@ -128,6 +147,9 @@ var FilesystemFilling = checks.New(checks.Meta{
 		if w.horizon != "" {
 			msg += " and, at the rate of the last 6 hours, fills up within " + w.horizon
 		}
+		if d := w.drop; d != nil {
+			msg += fmt.Sprintf(" after an anomalous drop from its usual %s (anomaly score %.2f)", bytes(d.Explanation.Expected), d.Score)
+		}
 		var ev []checks.Evidence
 		var others []string
 		for i, f := range fss {
@@ -145,6 +167,9 @@ var FilesystemFilling = checks.New(checks.Meta{
 			if l, ok := s.Last(); ok {
 				ev = append(ev, seriesEvidence(s, bytes(l.V), "free space predicted in 24h from the last 6h"))
 			}
+		}
+		if d := w.drop; d != nil {
+			ev = append(ev, anomaly.Evidence(*d, bytes, detect.PageScore)...)
 		}
 		ev = append(ev, threshold("warning_free_percent", fmt.Sprintf("%g%%", warnFree),
 			fmt.Sprintf("and full within 24h; critical below %g%% and full within 4h; almost full below %g%%/%g%%", critFree, fullWarn, fullCrit)))

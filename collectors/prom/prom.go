@@ -10,6 +10,9 @@
 // not scrape at all (etcd on a managed cluster) is recorded as
 // NotCollected: its checks are skipped.
 //
+// QueryRange runs one range query of arbitrary PromQL (patrol analyze
+// --query) with the same client, credentials and error classification.
+//
 // Range results are parsed by a hand-written decoder for the matrix shape,
 // about ten times faster than encoding/json (see BenchmarkDecodeMatrix).
 package prom
@@ -26,6 +29,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,6 +79,12 @@ type Options struct {
 	At time.Time
 	// Concurrency bounds the queries in flight (default 4).
 	Concurrency int
+	// Extra are signals collected besides snapshot.Signals, with the same
+	// rules (matchers, job scoping, fallbacks, coverage, lookback capped
+	// by MaxLookback): the anomaly checks' long histories
+	// (anomaly.Signals) are passed here by the code that wires checks and
+	// collectors, so that this package does not depend on the checks.
+	Extra []snapshot.Signal
 	// Client replaces the HTTP client (tests); the TLS and token options
 	// are then ignored.
 	Client *http.Client
@@ -262,7 +272,7 @@ func (c *collector) collect(ctx context.Context) (*snapshot.Metrics, []snapshot.
 	}
 
 	var primary, fallback []snapshot.Signal
-	for _, sig := range snapshot.Signals {
+	for _, sig := range slices.Concat(snapshot.Signals, c.opt.Extra) {
 		if sig.FallbackFor == "" {
 			primary = append(primary, sig)
 		} else {

@@ -82,10 +82,10 @@ func Snapshot(ctx context.Context, src Source) (*snapshot.Snapshot, error) {
 	if !src.At.IsZero() {
 		s.CollectedAt = src.At.UTC()
 	}
-	if src.Prometheus.URL != "" {
-		if err := prom.AddTo(ctx, s, src.Prometheus); err != nil {
-			return nil, fmt.Errorf("prometheus: %w", err)
-		}
+	// Without a URL this records that no Prometheus was configured, so
+	// the checks that need one are skipped rather than passed.
+	if err := prom.AddTo(ctx, s, src.Prometheus); err != nil {
+		return nil, fmt.Errorf("prometheus: %w", err)
 	}
 	if len(src.Scrape) > 0 {
 		var targets []scrape.Target

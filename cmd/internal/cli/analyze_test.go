@@ -2,11 +2,17 @@ package cli
 
 import (
 	"bytes"
+	"encoding/csv"
 	"flag"
 	"image/png"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -161,5 +167,175 @@ func TestAnalyzePlot(t *testing.T) {
 	}
 	if !bytes.Contains(svg, []byte("<svg")) || !bytes.Contains(svg, []byte("anomaly score")) {
 		t.Errorf("chart.svg: %.200q", svg)
+	}
+}
+
+// fakePrometheus answers /api/v1/query_range with recorded responses
+// (testdata/detect/prometheus/<file>.json) by expression, and records the
+// requests.
+type fakePrometheus struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []url.Values
+	auth     []string
+}
+
+func newFakePrometheus(t *testing.T, files map[string]string) *fakePrometheus {
+	t.Helper()
+	f := &fakePrometheus{}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		f.mu.Lock()
+		f.requests = append(f.requests, r.Form)
+		f.auth = append(f.auth, r.Header.Get("Authorization"))
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		name, ok := files[r.Form.Get("query")]
+		if r.URL.Path != "/api/v1/query_range" || !ok {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"status":"error","errorType":"bad_data","error":"1:1: parse error: unexpected expression"}`))
+			return
+		}
+		body := []byte(`{"status":"success","data":{"resultType":"matrix","result":[]}}`)
+		if name != "" {
+			var err error
+			if body, err = os.ReadFile(td("detect", "prometheus", name+".json")); err != nil {
+				t.Error(err)
+			}
+		}
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+// TestAnalyzeQuery: series from a Prometheus range query, answered with
+// recordings: the request rates by code of the e2e test's API server
+// (TestAnomaly: a burst of 23,000 GETs of missing pods at 23:58:26-38 after
+// a quiet minute, 1-second steps) and a node's available memory. Several
+// series come out as series,timestamp,value,anomaly_score rows, one as
+// NAB's three columns; the request carries the expression as written, the
+// range, the step and inspect's credentials.
+func TestAnalyzeQuery(t *testing.T) {
+	const byCode = `sum by (code) (rate(apiserver_request_total{verb!~"WATCH|WATCHLIST|CONNECT"}[10s]))`
+	const mem = `node_memory_MemAvailable_bytes`
+	p := newFakePrometheus(t, map[string]string{byCode: "apiserver_requests_by_code", mem: "node_memory_MemAvailable_bytes", "absent(up)": ""})
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, query, golden string
+		args                []string
+	}{
+		{"several series", byCode, "apiserver_requests_by_code.analyze.csv",
+			[]string{"--start", "93s", "--end", "2026-11-21T23:58:44Z", "--step", "1s", "--window", "40", "--period", "none"}},
+		{"one series", mem, "node_memory_MemAvailable_bytes.analyze.csv",
+			[]string{"--start", "2026-11-21T21:53:32Z", "--end", "1795301612", "--step", "60s", "--window", "8"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(dir, tc.golden)
+			args := append([]string{"--query", tc.query, "--prometheus-url", p.URL, "--prometheus-token-file", token, "--output", out, "--plot", out + ".png"}, tc.args...)
+			if _, errs, err := analyze(t, args...); err != nil {
+				t.Fatalf("%v\n%s", err, errs)
+			}
+			got, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := td("detect", "prometheus", tc.golden)
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if d := cmp.Diff(string(want), string(got)); d != "" {
+				t.Errorf("output differs from %s (-want +got):\n%s", golden, d)
+			}
+			f, err := os.Open(out + ".png")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := png.Decode(f); err != nil {
+				t.Errorf("chart: %v", err)
+			}
+		})
+	}
+	// The 404 burst is flagged, and nothing before it.
+	rows, err := csv.NewReader(bytes.NewReader(must(os.ReadFile(filepath.Join(dir, "apiserver_requests_by_code.analyze.csv"))))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(rows[0], ",") != "series,timestamp,value,anomaly_score" || len(rows) != 1+7*94 {
+		t.Fatalf("header %v, %d rows", rows[0], len(rows))
+	}
+	var before, during float64
+	for _, r := range rows[1:] {
+		if r[0] != `{code="404"}` {
+			continue
+		}
+		sc, _ := strconv.ParseFloat(r[3], 64)
+		if r[1] < "2026-11-21 23:58:26" {
+			before = max(before, sc)
+		} else {
+			during = max(during, sc)
+		}
+	}
+	if during < 0.4 || before >= 0.2 {
+		t.Errorf("404 rate: %.3f during the burst, %.3f before it", during, before)
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.requests) != 2 {
+		t.Fatalf("%d requests", len(p.requests))
+	}
+	q := p.requests[0]
+	if q.Get("query") != byCode || q.Get("start") != "1795305431" || q.Get("end") != "1795305524" || q.Get("step") != "1" || p.auth[0] != "Bearer s3cret" {
+		t.Errorf("request %v, Authorization %q", q, p.auth[0])
+	}
+	if q := p.requests[1]; q.Get("start") != "1795298012" || q.Get("end") != "1795301612" || q.Get("step") != "60" {
+		t.Errorf("request %v", q)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func TestAnalyzeQueryErrors(t *testing.T) {
+	p := newFakePrometheus(t, map[string]string{"absent(up)": ""})
+	good := td("detect", "diskfree.csv")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"two sources", []string{"--input", good, "--query", "up"}, "--input and --query are two sources"},
+		{"query flags with a file", []string{"--input", good, "--step", "1m"}, "--step goes with --query, not --input"},
+		{"prometheus flags with a file", []string{"--input", good, "--prometheus-url", p.URL}, "--prometheus-url goes with --query"},
+		{"no URL", []string{"--query", "up"}, "--query needs --prometheus-url"},
+		{"bad start", []string{"--query", "up", "--prometheus-url", p.URL, "--start", "yesterday"}, `--start: "yesterday" is not RFC 3339`},
+		{"bad end", []string{"--query", "up", "--prometheus-url", p.URL, "--end", "7d"}, `--end: "7d" is not now, RFC 3339`},
+		{"too many points", []string{"--query", "up", "--prometheus-url", p.URL, "--start", "30d", "--step", "1m"}, "use a larger step"},
+		{"bad expression", []string{"--query", "up{", "--prometheus-url", p.URL}, "bad_data: 1:1: parse error"},
+		{"no series", []string{"--query", "absent(up)", "--prometheus-url", p.URL}, "--query: no series between"},
+		{"matchers are inspect's", []string{"--query", "up", "--prometheus-url", p.URL, "--prometheus-matchers", `cluster="a"`}, "unknown flag: --prometheus-matchers"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := analyze(t, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kubepatrol/patrol/checks/anomaly"
 	"github.com/kubepatrol/patrol/collectors/prom"
 )
 
@@ -31,5 +32,8 @@ func (m *metricFlags) register(cmd *cobra.Command) {
 
 func (m *metricFlags) prometheus() prom.Options {
 	return prom.Options{URL: m.promURL, BearerTokenFile: m.promTokenFile, CAFile: m.promCA,
-		InsecureSkipVerify: m.promInsecure, Matchers: m.promMatchers}
+		InsecureSkipVerify: m.promInsecure, Matchers: m.promMatchers,
+		// The anomaly checks need each signal's history, not just its
+		// latest values.
+		Extra: anomaly.Signals}
 }

@@ -146,7 +146,7 @@ func run(w io.Writer, dir, only string, perFile bool) error {
 			pooled.Null += te.Null
 			pooled.Perfect += te.Perfect
 			if v := te.Normalised(); !math.IsNaN(v) {
-				fmt.Fprintf(tw, "%.1f\t", v)
+				fmt.Fprintf(tw, "%.1f @%.3f\t", v, tr.Threshold)
 			} else {
 				fmt.Fprintf(tw, "%d FP (%.2f)\t", te.FalsePositives, te.Raw)
 			}
