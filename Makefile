@@ -69,6 +69,10 @@ rules: ## check and unit-test the Prometheus rules, the dashboards' PromQL and t
 	promtool test rules rules/prometheus/*_test.yaml
 	KUBEPATROL_REQUIRE_PROMTOOL=1 KUBEPATROL_REQUIRE_KUBECTL=1 $(GO) test -count=1 ./rules ./dashboards ./deploy
 
+.PHONY: bench-cluster
+bench-cluster: build ## patrol inspect against a live 1,000-node / 30,000-pod local cluster: wall time, peak RSS, API requests
+	bash e2e/scale.sh
+
 .PHONY: cluster-up
 cluster-up: ## start the local control plane with NODES kwok nodes (default 100)
 	bash e2e/cluster/build.sh
