@@ -156,7 +156,9 @@ await() {
 	shift 2
 	start=$(now_us)
 	until "$@" >/dev/null 2>&1; do
-		if ! running "$name"; then
+		# Only liveness here: /proc/PID/cmdline can read empty for an instant
+		# while a process execs, which made a live component look dead.
+		if ! pid_alive "$RUN/$name.pid"; then
 			echo "---- last lines of $LOGS/$name.log ----" >&2
 			tail -n 25 "$LOGS/$name.log" >&2 || true
 			die "$name exited during startup (log: $LOGS/$name.log)"
