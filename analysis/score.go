@@ -52,6 +52,16 @@ var scoredKinds = []snapshot.Kind{
 	snapshot.KindResourceQuota, snapshot.KindNamespace,
 }
 
+// Scored reports whether objects of kind k count towards health scores.
+func Scored(k snapshot.Kind) bool {
+	for _, x := range scoredKinds {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
 // Score is a health score with its grade.
 type Score struct {
 	Name     string         `json:"name"`

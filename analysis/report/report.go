@@ -127,6 +127,15 @@ func Build(in Input) *Report {
 	if sc.Cluster != nil {
 		v := sc.Cluster.Score
 		r.Score, r.Grade = &v, sc.Cluster.Grade
+		// A kind that is scored but could not be read (RBAC, timeout,
+		// outage) makes the score cover only part of the cluster: keep the
+		// number, but do not grade health that was not seen.
+		for _, c := range s.Coverage {
+			if c.Blind() && c.Reason != snapshot.NotCollected && analysis.Scored(c.Kind) {
+				r.Grade = "?"
+				break
+			}
+		}
 	}
 	r.Namespaces, r.Nodes = sc.Namespaces, sc.Nodes
 	r.Summary = summarize(s, fs, in.Result.Runs)

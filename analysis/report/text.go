@@ -77,6 +77,9 @@ func ScoreText(r *Report) string {
 	if r.Score == nil {
 		return "? (no data)"
 	}
+	if r.Grade == "?" {
+		return fmt.Sprintf("? (%.1f over what could be read)", *r.Score)
+	}
 	return fmt.Sprintf("%s (%.1f)", r.Grade, *r.Score)
 }
 
