@@ -73,31 +73,8 @@ func joinNonEmpty(a, b string) string {
 	return a + ": " + b
 }
 
-// Round renders a duration for people: 3m, 2h5m, 4d2h.
-func Round(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		h := int(d.Hours())
-		m := int(d.Minutes()) - 60*h
-		if m == 0 {
-			return fmt.Sprintf("%dh", h)
-		}
-		return fmt.Sprintf("%dh%dm", h, m)
-	}
-	days := int(d.Hours()) / 24
-	h := int(d.Hours()) - 24*days
-	if h == 0 {
-		return fmt.Sprintf("%dd", days)
-	}
-	return fmt.Sprintf("%dd%dh", days, h)
-}
+// Round renders a duration for people (see checks.Round).
+func Round(d time.Duration) string { return checks.Round(d) }
 
 // NotReady fires when the kubelet itself reports the node not ready.
 var NotReady = conditionCheck(checks.Meta{

@@ -712,31 +712,8 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// round renders a duration for people: 45s, 3m, 2h5m, 4d2h.
-func round(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		h := int(d.Hours())
-		m := int(d.Minutes()) - 60*h
-		if m == 0 {
-			return fmt.Sprintf("%dh", h)
-		}
-		return fmt.Sprintf("%dh%dm", h, m)
-	}
-	days := int(d.Hours()) / 24
-	h := int(d.Hours()) - 24*days
-	if h == 0 {
-		return fmt.Sprintf("%dd", days)
-	}
-	return fmt.Sprintf("%dd%dh", days, h)
-}
+// round renders a duration for people (checks.Round).
+func round(d time.Duration) string { return checks.Round(d) }
 
 // finishedCondition returns the Job's terminal condition, if any:
 // Complete, SuccessCriteriaMet, Failed or FailureTarget with status True.
