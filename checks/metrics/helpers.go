@@ -3,7 +3,6 @@ package metrics
 import (
 	"fmt"
 	"math"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -216,52 +215,9 @@ func held(s *snapshot.Series, within time.Duration, ok func(float64) bool, stric
 // process started rather than a window.
 func lifetime(s *snapshot.Series) bool { return s.Type == snapshot.Counter }
 
-// nodeRef resolves a node_exporter series to the cluster Node it runs on:
-// by a node or nodename label, by node_uname_info's nodename for the same
-// instance, or by the instance's host against node names and internal IPs.
-// A host that is not a node of the cluster is reported as kind Host.
+// nodeRef finds the node a node_exporter series is about (checks.NodeOf).
 func nodeRef(env *checks.Env, labels map[string]string, uname map[string]string) (checks.ObjectRef, string) {
-	var cands []string
-	for _, k := range []string{"node", "nodename", "kubernetes_node"} {
-		if v := labels[k]; v != "" {
-			cands = append(cands, v)
-		}
-	}
-	inst := labels["instance"]
-	if n := uname[inst]; n != "" {
-		cands = append(cands, n)
-	}
-	host := inst
-	if h, _, err := net.SplitHostPort(inst); err == nil {
-		host = h
-	}
-	if host != "" {
-		cands = append(cands, host)
-	}
-	for _, c := range cands {
-		if n := env.Index.Nodes[c]; n != nil {
-			return checks.Ref(snapshot.KindNode, &n.Meta), n.Name
-		}
-		if i := strings.IndexByte(c, '.'); i > 0 {
-			if n := env.Index.Nodes[c[:i]]; n != nil {
-				return checks.Ref(snapshot.KindNode, &n.Meta), n.Name
-			}
-		}
-	}
-	for i := range env.Snap.Nodes {
-		n := &env.Snap.Nodes[i]
-		if host != "" && n.InternalIP == host {
-			return checks.Ref(snapshot.KindNode, &n.Meta), n.Name
-		}
-	}
-	name := inst
-	if len(cands) > 0 && cands[0] != host {
-		name = cands[0]
-	}
-	if name == "" {
-		name = "unknown"
-	}
-	return checks.ObjectRef{Kind: "Host", Name: name}, ""
+	return checks.NodeOf(env, labels, uname)
 }
 
 // unameMap maps node_exporter instances to their host names.
