@@ -8,6 +8,10 @@ VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo d
 LDFLAGS    := -X github.com/kubepatrol/patrol/cmd/internal/cli.Version=$(VERSION)
 NODES      ?= 100
 PREFIX     ?= /usr/local
+# kubectl for the deploy tests: the one on the PATH, else the one
+# e2e/cluster/build.sh builds (Debian has no kubectl package).
+KUBECTL    ?= $(shell command -v kubectl 2>/dev/null || echo $(HOME)/.cache/kubepatrol/bin/kubectl)
+export KUBECTL
 
 .DEFAULT_GOAL := help
 
@@ -30,6 +34,7 @@ install: build ## install patrol, kubectl-patrol and patrold into $(PREFIX)/bin
 .PHONY: deps
 deps: ## install the test dependencies (Debian packages, pinned cluster binaries); idempotent
 	bash e2e/cluster/deps.sh
+	bash e2e/cluster/build.sh
 
 .PHONY: test
 test: deps lint test-unit e2e ## everything CI runs: lint, unit tests, e2e against a real local control plane

@@ -131,6 +131,20 @@ func setup() error {
 		logf("built bin/patrol in %s", time.Since(start).Round(100*time.Millisecond))
 	}
 
+	// Tests that need kubectl find it through $KUBECTL or the PATH; on a
+	// machine without one, use the one build.sh built.
+	if _, err := exec.LookPath("kubectl"); err != nil && os.Getenv("KUBECTL") == "" {
+		cache := os.Getenv("KUBEPATROL_CACHE")
+		if cache == "" {
+			home, _ := os.UserHomeDir()
+			cache = filepath.Join(home, ".cache", "kubepatrol")
+		}
+		if k := filepath.Join(cache, "bin", "kubectl"); fileExists(k) {
+			os.Setenv("KUBECTL", k)
+			logf("kubectl not on the PATH: using %s", k)
+		}
+	}
+
 	cfg, err := clientcmd.BuildConfigFromFlags("", adminKubeconfig)
 	if err != nil {
 		return err
@@ -189,6 +203,11 @@ func script(name string, env []string) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func logf(format string, args ...any) {

@@ -7,10 +7,18 @@
 # patrol runs as; cross-checked with apiserver_request_total LIST deltas and
 # patrol's own count from -v).
 # Not part of the default test run: it needs ~15 minutes and ~4 GB of RAM.
-# The cluster is stopped at the end unless SCALE_KEEP=1. SCALE_MEASURE_ONLY=1
-# measures the cluster that is running (e.g. kept by SCALE_KEEP=1).
+# The cluster (its own, in .cache/scale/cluster, on ports 32379-32381,
+# 36443, 40247, 40257 and 40259) is stopped at the end unless SCALE_KEEP=1.
+# SCALE_MEASURE_ONLY=1 measures the cluster that is running (e.g. kept by
+# SCALE_KEEP=1).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# Its own state folder and ports (all overridable), so that the benchmark
+# neither collides with nor tears down a dev, demo or e2e cluster.
+export CLUSTER_DIR=${CLUSTER_DIR:-$(cd "$here/.." && pwd)/.cache/scale/cluster}
+export ETCD_PORT=${ETCD_PORT:-32379} ETCD_PEER_PORT=${ETCD_PEER_PORT:-32380} ETCD_METRICS_PORT=${ETCD_METRICS_PORT:-32381}
+export APISERVER_PORT=${APISERVER_PORT:-36443} KCM_PORT=${KCM_PORT:-40257} SCHEDULER_PORT=${SCHEDULER_PORT:-40259}
+export KWOK_PORT=${KWOK_PORT:-40247}
 source "$here/cluster/lib.sh"
 
 SCALE_NODES=${SCALE_NODES:-1000}

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # build.sh builds the local control plane from the Go module proxy:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok,
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
+# (plus kubectl of the same release, for tests on machines without one),
 # each from its wrapper module in e2e/tools/, into
-# ${KUBEPATROL_CACHE:-~/.cache/kubepatrol}/bin/<component>-<version>/.
+# ${KUBEPATROL_CACHE:-~/.cache/kubepatrol}/bin/<component>-<version>/, and
+# links ${KUBEPATROL_CACHE:-~/.cache/kubepatrol}/bin/kubectl to that kubectl.
 # Binaries that already exist are reused. The first run takes about
 # 5-7 minutes on two cores (kube-apiserver alone ~3.5 min); later runs
 # take well under a second.
@@ -65,7 +67,8 @@ build() {
 }
 
 missing=0
-for b in "$ETCD_BIN" "$KWOK_BIN" "$APISERVER_BIN" "$KCM_BIN" "$SCHEDULER_BIN"; do [[ -x $b ]] || missing=$((missing + 1)); done
+all=("$ETCD_BIN" "$KWOK_BIN" "$APISERVER_BIN" "$KCM_BIN" "$SCHEDULER_BIN" "$KUBECTL_BIN")
+for b in "${all[@]}"; do [[ -x $b ]] || missing=$((missing + 1)); done
 if ((missing > 0)); then
 	log "building $missing control-plane binaries into $BIN_ROOT: the first build takes several minutes (kube-apiserver alone 3-8 min on 2 cores)"
 fi
@@ -74,8 +77,10 @@ build kwok "$KWOK_BIN" kwok sigs.k8s.io/kwok/cmd/kwok "-s -w"
 build kube-apiserver "$APISERVER_BIN" k8s k8s.io/kubernetes/cmd/kube-apiserver "$K8S_LDFLAGS"
 build kube-controller-manager "$KCM_BIN" k8s k8s.io/kubernetes/cmd/kube-controller-manager "$K8S_LDFLAGS"
 build kube-scheduler "$SCHEDULER_BIN" k8s k8s.io/kubernetes/cmd/kube-scheduler "$K8S_LDFLAGS"
+build kubectl "$KUBECTL_BIN" k8s k8s.io/kubernetes/cmd/kubectl "$K8S_LDFLAGS"
+ln -sfn "${KUBECTL_BIN#"$BIN_ROOT"/}" "$BIN_ROOT/kubectl"
 if ((built > 0)); then
-	log "control-plane binaries: $built built, $((5 - built)) reused"
+	log "control-plane binaries: $built built, $((${#all[@]} - built)) reused"
 else
-	log "control-plane binaries: all 5 cached in $BIN_ROOT"
+	log "control-plane binaries: all ${#all[@]} cached in $BIN_ROOT"
 fi

@@ -23,6 +23,9 @@ APISERVER_BIN=$BIN_ROOT/kube-apiserver-$K8S_VERSION/kube-apiserver
 KCM_BIN=$BIN_ROOT/kube-controller-manager-$K8S_VERSION/kube-controller-manager
 SCHEDULER_BIN=$BIN_ROOT/kube-scheduler-$K8S_VERSION/kube-scheduler
 KWOK_BIN=$BIN_ROOT/kwok-$KWOK_VERSION/kwok
+# kubectl of the same release, for tests on machines without one (Debian
+# has no kubectl package); $BIN_ROOT/kubectl links to it.
+KUBECTL_BIN=$BIN_ROOT/kubectl-$K8S_VERSION/kubectl
 
 # State of a running stack: PKI, kubeconfig, pid files, logs, etcd data.
 CLUSTER_DIR=${CLUSTER_DIR:-$REPO_ROOT/.cache/local-cluster}
