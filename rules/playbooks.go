@@ -768,9 +768,11 @@ var actionSpecs = map[string]actionSpec{
 	"cordon":   {kinds: []string{"Node"}},
 	"uncordon": {kinds: []string{"Node"}},
 	"drain": {kinds: []string{"Node"}, risk: "high", params: map[string]func(string) error{
-		"timeout":              durationParam,
-		"grace_period":         intParam(-1),
-		"delete_emptydir_data": boolParam,
+		"timeout":                      durationParam,
+		"grace_period":                 intParam(-1),
+		"delete_emptydir_data":         boolParam,
+		"force":                        boolParam,
+		"skip_wait_for_delete_timeout": durationParam,
 	}},
 	"restart": {kinds: []string{"Deployment", "StatefulSet", "DaemonSet"}},
 	"delete_pod": {kinds: []string{"Pod"}, params: map[string]func(string) error{
