@@ -85,6 +85,7 @@ func (l *Ledger) ObserveAlert(ctx context.Context, a AlertObservation) (*AlertOb
 // SetAlertRecord links the alert fingerprint to the record of the decision
 // it started (ErrNotFound when the fingerprint was never observed).
 func (l *Ledger) SetAlertRecord(ctx context.Context, fingerprint, recordID string) error {
+	defer l.lockWrite()()
 	res, err := l.db.ExecContext(ctx, l.d.rebind(`UPDATE alerts SET record_id = ?, updated_at = ? WHERE fingerprint = ?`),
 		recordID, fmtTime(l.now()), fingerprint)
 	if err != nil {

@@ -78,6 +78,20 @@ type Ledger struct {
 	stop     chan struct{}
 	stopped  chan struct{}
 	stopOnce sync.Once
+	// wmu queues SQLite writers in Go. SQLite has one writer at a time;
+	// left to its busy handler, concurrent writers poll with sleeps of up
+	// to 100 ms, which is where a burst's tail latency would come from.
+	wmu sync.Mutex
+}
+
+// lockWrite serialises writers on SQLite (PostgreSQL needs no help) and
+// returns the unlock.
+func (l *Ledger) lockWrite() func() {
+	if l.d.name != DriverSQLite {
+		return func() {}
+	}
+	l.wmu.Lock()
+	return l.wmu.Unlock
 }
 
 // dialect holds the few places where SQLite and PostgreSQL differ.
@@ -284,6 +298,7 @@ func (l *Ledger) Close() error {
 
 // inTx runs fn in one transaction, committing when it returns nil.
 func (l *Ledger) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	defer l.lockWrite()()
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

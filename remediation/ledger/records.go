@@ -43,6 +43,44 @@ type Filter struct {
 // Revision 1. When Create returns nil the record is durable. A taken ID is
 // ErrConflict. On error r is left unchanged.
 func (l *Ledger) Create(ctx context.Context, r *Record) error {
+	defer l.lockWrite()()
+	return l.create(ctx, l.db, r)
+}
+
+// CreateForAlert creates r and links the alert fingerprint (already
+// observed with ObserveAlert) to it, in one transaction: a decision and
+// its alert's link are durable together or not at all.
+func (l *Ledger) CreateForAlert(ctx context.Context, r *Record, fingerprint string) error {
+	c := *r
+	err := l.inTx(ctx, func(tx *sql.Tx) error {
+		if err := l.create(ctx, tx, &c); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, l.d.rebind(`UPDATE alerts SET record_id = ?, updated_at = ? WHERE fingerprint = ?`),
+			c.ID, fmtTime(l.now()), fingerprint)
+		if err != nil {
+			return fmt.Errorf("ledger: set alert record %s: %w", fingerprint, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("ledger: set alert record %s: %w", fingerprint, err)
+		} else if n == 0 {
+			return fmt.Errorf("ledger: set alert record %s: %w", fingerprint, ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*r = c
+	return nil
+}
+
+// execer is a database or a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (l *Ledger) create(ctx context.Context, db execer, r *Record) error {
 	now := l.now().UTC()
 	c := *r
 	if c.ID == "" {
@@ -60,7 +98,7 @@ func (l *Ledger) Create(ctx context.Context, r *Record) error {
 	if err != nil {
 		return fmt.Errorf("ledger: create %s: encode: %w", c.ID, err)
 	}
-	res, err := l.db.ExecContext(ctx, l.d.rebind(`INSERT INTO records (
+	res, err := db.ExecContext(ctx, l.d.rebind(`INSERT INTO records (
 		id, cluster, created_at, updated_at, state, incident_key, playbook,
 		target_kind, target_namespace, target_name, trigger_source, trigger_fingerprint,
 		dry_run, acted, trace_id, revision, body
@@ -98,6 +136,8 @@ func (l *Ledger) Update(ctx context.Context, r *Record) error {
 	if err != nil {
 		return fmt.Errorf("ledger: update %s: encode: %w", c.ID, err)
 	}
+	unlock := l.lockWrite()
+	defer unlock()
 	res, err := l.db.ExecContext(ctx, l.d.rebind(`UPDATE records SET
 		cluster = ?, updated_at = ?, state = ?, incident_key = ?, playbook = ?,
 		target_kind = ?, target_namespace = ?, target_name = ?, trigger_source = ?, trigger_fingerprint = ?,

@@ -13,6 +13,7 @@ func (l *Ledger) PutState(ctx context.Context, key string, value []byte) error {
 	if value == nil {
 		value = []byte{}
 	}
+	defer l.lockWrite()()
 	_, err := l.db.ExecContext(ctx, l.d.rebind(`INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
 		key, value, fmtTime(l.now()))
