@@ -108,4 +108,3 @@ func benchWebhook(b *testing.B, acting bool) {
 	b.ReportMetric(q(1), "max-ms")
 	b.ReportMetric(float64(b.N)/took.Seconds(), "alerts/s")
 }
-

@@ -502,7 +502,9 @@ func (e *Engine) decide(ctx context.Context, pb *playbook, trig ledger.Trigger, 
 	}
 	create := e.opt.Ledger.Create
 	if trig.Source == "alertmanager" {
-		create = func(ctx context.Context, r *ledger.Record) error { return e.opt.Ledger.CreateForAlert(ctx, r, trig.Fingerprint) }
+		create = func(ctx context.Context, r *ledger.Record) error {
+			return e.opt.Ledger.CreateForAlert(ctx, r, trig.Fingerprint)
+		}
 	}
 	if err := create(ctx, rec); err != nil {
 		e.metrics.LedgerErrors.Inc()
