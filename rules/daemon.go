@@ -51,6 +51,9 @@ type DaemonConfig struct {
 	LeaderElection LeaderElectionConfig `yaml:"leader_election"`
 	// Reports configures report retention.
 	Reports ReportsConfig `yaml:"reports"`
+	// Remediation configures alert intake, playbooks, guards, pagers and
+	// the evidence ledger.
+	Remediation RemediationConfig `yaml:"remediation"`
 
 	// Checks and Suppressions are the inspection config's sections.
 	Checks       map[string]CheckConfig `yaml:"checks"`
@@ -250,6 +253,7 @@ func (c *DaemonConfig) setDefaults() {
 	if c.Reports.Keep == 0 {
 		c.Reports.Keep = DefaultReportsKeep
 	}
+	c.Remediation.setDefaults()
 }
 
 // Validate checks what can be checked without the check catalogue (check
@@ -345,6 +349,7 @@ func (c *DaemonConfig) Validate() error {
 	}
 	dur("reports.max_age", c.Reports.MaxAge)
 
+	errs = append(errs, c.Remediation.validate(pos)...)
 	errs = append(errs, validateSuppressions(c.Suppressions, pos)...)
 	return errors.Join(errs...)
 }

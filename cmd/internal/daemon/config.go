@@ -28,6 +28,8 @@ type Config struct {
 	Policies analysis.Policies
 	// EventSeverity is the lowest severity that emits an Event.
 	EventSeverity checks.Severity
+	// Playbooks are the remediation playbooks (when remediation is on).
+	Playbooks []*rules.Playbook
 }
 
 // Group is one check group on its schedule.
@@ -109,6 +111,13 @@ func Apply(f *rules.DaemonConfig) (*Config, error) {
 		c.Policies.Checks[id] = p
 	}
 	c.EventSeverity, _ = checks.ParseSeverity(f.Events.Severity)
+	if f.Remediation.Enabled {
+		pbs, err := LoadPlaybooks(f)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.Playbooks = pbs
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -139,6 +148,11 @@ func restartOnly(old, next *rules.DaemonConfig) error {
 	cmp("state_file", old.StateFile, next.StateFile)
 	cmp("sync_timeout", old.SyncTimeout, next.SyncTimeout)
 	cmp("leader_election", old.LeaderElection, next.LeaderElection)
+	// Playbooks reload; the rest of remediation (ledger, webhook, guards,
+	// pagers) is wired once.
+	oldR, nextR := old.Remediation, next.Remediation
+	oldR.Playbooks, nextR.Playbooks = nil, nil
+	cmp("remediation (other than playbooks)", oldR, nextR)
 	if len(changed) > 0 {
 		return fmt.Errorf("%s: changing %s requires a restart; the running config is kept", next.File, strings.Join(changed, ", "))
 	}

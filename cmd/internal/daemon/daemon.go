@@ -32,6 +32,8 @@ import (
 	"github.com/kubepatrol/patrol/checks"
 	"github.com/kubepatrol/patrol/collectors/kube"
 	"github.com/kubepatrol/patrol/collectors/snapshot"
+	"github.com/kubepatrol/patrol/remediation"
+	"github.com/kubepatrol/patrol/remediation/ledger"
 )
 
 // Version is patrold's version, set at build time with
@@ -92,6 +94,11 @@ type Options struct {
 	Listener net.Listener
 	// Ready, when set, is closed once the first full sweep is done.
 	Ready chan<- struct{}
+	// Ledger, when set, replaces the configured evidence ledger (tests).
+	Ledger *ledger.Ledger
+	// AfterAction is a failpoint between an action's write and the
+	// recording of its outcome (crash tests; see remediation.Options).
+	AfterAction func(rec *ledger.Record, step int)
 }
 
 // Daemon is a running patrold. Make one with New, then Run it.
@@ -123,6 +130,11 @@ type Daemon struct {
 
 	saveMu    sync.Mutex // orders state file writes
 	metricsMu sync.Mutex // orders the reset-and-set of the finding gauges
+
+	// remediation is set when the config turns remediation on.
+	remediation        *remediationSetup
+	remediationMetrics *remediation.Metrics
+	ledger             *ledger.Ledger
 }
 
 // New loads the config and prepares a daemon; nothing runs yet.
@@ -235,6 +247,11 @@ func New(ctx context.Context, opt Options) (*Daemon, error) {
 	}
 	d.events = newEmitter(d.kube, d.IsLeader, d.cluster, identity, d.metrics, log)
 	d.events.configure(f.Events.RatePerMinute, f.Events.Burst)
+	if f.Remediation.Enabled {
+		if err := d.setupRemediation(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
 }
 
@@ -298,6 +315,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Add(func() error { return d.schedule(sctx) }, func(error) { scancel() })
 	wctx, wcancel := context.WithCancel(ctx)
 	g.Add(func() error { d.watchConfig(wctx); return nil }, func(error) { wcancel() })
+	if d.remediation != nil {
+		rctx, rcancel := context.WithCancel(ctx)
+		g.Add(func() error { return d.runRemediation(rctx) }, func(error) { rcancel() })
+		if d.opt.Ledger == nil {
+			defer d.ledger.Close()
+		}
+	}
 	g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
 	return g.Run()
 }

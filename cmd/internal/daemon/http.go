@@ -65,11 +65,21 @@ func (d *Daemon) Handler() http.Handler {
 		_ = report.JSON(w, r)
 	}))
 	mux.HandleFunc("/api/v1/findings", get(d.findings))
+	if d.remediation != nil {
+		d.remediation.engine.Register(mux, d.remediation.http)
+	}
 	mux.HandleFunc("/{$}", get(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprint(w, "patrold — kubepatrol's inspection daemon\n\n/metrics\n/healthz\n/readyz\n/report\n/api/v1/report\n/api/v1/findings?check=&severity=&namespace=&state=\n")
+		fmt.Fprint(w, "patrold — kubepatrol's inspection daemon\n\n/metrics\n/healthz\n/readyz\n/report\n/api/v1/report\n/api/v1/findings?check=&severity=&namespace=&state=\n"+d.remediationIndex())
 	}))
 	return mux
+}
+
+func (d *Daemon) remediationIndex() string {
+	if d.remediation == nil {
+		return ""
+	}
+	return "POST " + d.remediation.http.WebhookPath + " (Alertmanager webhook)\n/api/v1/evidence?state=&playbook=&target=&limit=\n/api/v1/evidence/{id}?format=json|markdown\nPOST /api/v1/evidence/{id}/approve\n/api/v1/remediation\nPOST /api/v1/remediation/pause|resume\n"
 }
 
 // Latest returns the latest report, or nil before the first sweep.

@@ -71,6 +71,13 @@ func (d *Daemon) Reload() error {
 		d.log.Error("config reload failed; keeping the running config", "path", d.opt.ConfigFile, "err", err)
 		return err
 	}
+	if d.remediation != nil {
+		if err := d.remediation.engine.SetPlaybooks(next.Playbooks); err != nil {
+			d.metrics.ReloadOK.Set(0)
+			d.log.Error("config reload failed; keeping the running config", "path", d.opt.ConfigFile, "err", err)
+			return err
+		}
+	}
 	d.cfg.Store(next)
 	d.metrics.ReloadOK.Set(1)
 	d.metrics.ReloadTime.Set(float64(d.clock.Now().Unix()))

@@ -138,6 +138,9 @@ func (d *Daemon) sweep(ctx context.Context, cfg *Config, g *Group) {
 			return len(kept) == 0
 		}, now)
 	}
+	if d.remediation != nil && cfg.File.Remediation.FindingsEnabled() && d.IsLeader() {
+		d.remediate(ctx, transitions, cfg, now)
+	}
 	if dir := cfg.File.Reports.Dir; dir != "" {
 		if err := saveReport(dir, rep, g.Name, cfg.File.Reports.Keep, cfg.File.Reports.MaxAge.Value(), now); err != nil {
 			d.log.Warn("cannot save report", "dir", dir, "err", err)
