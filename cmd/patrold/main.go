@@ -21,6 +21,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kubepatrol/patrol/cmd/internal/daemon"
+	"github.com/kubepatrol/patrol/remediation/ledger"
 )
 
 func main() {
@@ -87,9 +88,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	err := daemon.Run(ctx, daemon.Options{
-		ConfigFile: *config, Kubeconfig: *kubeconfig, Listen: *listen, Logger: log, Reload: reload,
-	})
+	opt := daemon.Options{ConfigFile: *config, Kubeconfig: *kubeconfig, Listen: *listen, Logger: log, Reload: reload}
+	// A failpoint for the crash-safety test: die (SIGKILL, no clean-up)
+	// right after a remediation step's write, before its outcome is
+	// recorded. Never set it in production.
+	if os.Getenv("KUBEPATROL_FAILPOINT") == "after-action" {
+		opt.AfterAction = func(rec *ledger.Record, step int) {
+			log.Warn("failpoint after-action: killing the process", "record", rec.ID, "step", rec.Steps[step].Name)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
+	err := daemon.Run(ctx, opt)
 	if err != nil {
 		log.Error("patrold stopped", "err", err)
 		return 1

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # build.sh builds the local control plane from the Go module proxy:
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
-# (plus kubectl of the same release, for tests on machines without one),
-# each from its wrapper module in e2e/tools/, into
+# (plus kubectl of the same release, for tests on machines without one, and
+# kube-state-metrics for the alerting tests), each from its wrapper module in
+# e2e/tools/, into
 # ${KUBEPATROL_CACHE:-~/.cache/kubepatrol}/bin/<component>-<version>/, and
 # links ${KUBEPATROL_CACHE:-~/.cache/kubepatrol}/bin/kubectl to that kubectl.
 # Binaries that already exist are reused. The first run takes about
@@ -29,6 +30,10 @@ require_version() { # DIR MODULE VERSION
 require_version etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
 require_version k8s k8s.io/kubernetes "$K8S_VERSION"
 require_version kwok sigs.k8s.io/kwok "$KWOK_VERSION"
+# kube-state-metrics is a `tool` of its wrapper module, which go mod tidy
+# marks "// indirect".
+grep -qE "^[[:space:]]*k8s.io/kube-state-metrics/v2 $KSM_VERSION( // indirect)?\$" "$TOOLS_DIR/ksm/go.mod" ||
+	die "e2e/tools/ksm/go.mod does not require k8s.io/kube-state-metrics/v2 $KSM_VERSION (lib.sh and the wrapper module disagree)"
 
 # Wrapper builds must not see a go.work or a GOFLAGS=-mod=vendor from the
 # caller, and must not try to stamp VCS data (the repo may be dirty or have
@@ -67,7 +72,7 @@ build() {
 }
 
 missing=0
-all=("$ETCD_BIN" "$KWOK_BIN" "$APISERVER_BIN" "$KCM_BIN" "$SCHEDULER_BIN" "$KUBECTL_BIN")
+all=("$ETCD_BIN" "$KWOK_BIN" "$APISERVER_BIN" "$KCM_BIN" "$SCHEDULER_BIN" "$KUBECTL_BIN" "$KSM_BIN")
 for b in "${all[@]}"; do [[ -x $b ]] || missing=$((missing + 1)); done
 if ((missing > 0)); then
 	log "building $missing control-plane binaries into $BIN_ROOT: the first build takes several minutes (kube-apiserver alone 3-8 min on 2 cores)"
@@ -79,6 +84,10 @@ build kube-controller-manager "$KCM_BIN" k8s k8s.io/kubernetes/cmd/kube-controll
 build kube-scheduler "$SCHEDULER_BIN" k8s k8s.io/kubernetes/cmd/kube-scheduler "$K8S_LDFLAGS"
 build kubectl "$KUBECTL_BIN" k8s k8s.io/kubernetes/cmd/kubectl "$K8S_LDFLAGS"
 ln -sfn "${KUBECTL_BIN#"$BIN_ROOT"/}" "$BIN_ROOT/kubectl"
+# kube-state-metrics (~1-2 min on 2 cores), version stamped as its Makefile
+# does.
+build kube-state-metrics "$KSM_BIN" ksm k8s.io/kube-state-metrics/v2 \
+	"-s -w -X github.com/prometheus/common/version.Version=$KSM_VERSION"
 if ((built > 0)); then
 	log "control-plane binaries: $built built, $((${#all[@]} - built)) reused"
 else

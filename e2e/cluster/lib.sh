@@ -118,3 +118,10 @@ wait_for() {
 	done
 	log "$desc after $(since "$start")s"
 }
+
+# kube-state-metrics, for the alerting e2e tests (e2e/alerting_test.go): not a
+# control-plane component, so not in COMPONENTS; the tests start it. Built by
+# build.sh from the wrapper module e2e/tools/ksm, whose go.mod must require
+# this version.
+KSM_VERSION=v2.15.0
+KSM_BIN=$BIN_ROOT/kube-state-metrics-$KSM_VERSION/kube-state-metrics
