@@ -581,6 +581,9 @@ func (e *Engine) sick(kind string, s *snapshot.Snapshot) int {
 // unhealthyNodes are the nodes whose Ready condition is not True, keyed
 // like ObjectRef.String, computed once per snapshot.
 func (e *Engine) unhealthyNodes(s *snapshot.Snapshot) map[string]bool {
+	if s == nil {
+		return nil
+	}
 	e.cacheMu.Lock()
 	defer e.cacheMu.Unlock()
 	if e.cache.snap == s && e.cache.sick != nil {

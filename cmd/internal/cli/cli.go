@@ -103,6 +103,7 @@ behind them, a health score and a grade.`,
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.AddCommand(inspectCmd(g), snapshotCmd(g), checksCmd(g), checkConfigCmd(g), analyzeCmd(g), versionCmd(g))
 	root.AddCommand(diagnoseCmd(g), runbookCmd(g), completionCmd(g))
+	root.AddCommand(remediateCmd(g), evidenceCmd(g), approveCmd(g), pauseCmd(g, true), pauseCmd(g, false))
 	return root
 }
 

@@ -67,7 +67,7 @@ func TestRunbookCommand(t *testing.T) {
 	code, out, errs := run(t, "runbook", "KubeNodeUnreachable", "--labels", "node=worker-4",
 		"--snapshot", td("incidents", "node-down.yaml"), "--at", "2026-03-02T10:00:00Z")
 	for _, want := range []string{"# KubeNodeUnreachable: what kubepatrol found", "**node.unreachable** (Node unreachable): firing",
-		"Incident `inc-", "kubectl get pods -A -o wide --field-selector spec.nodeName=worker-4", "## Remediation playbook", "No proposal (unavailable)"} {
+		"Incident `inc-", "kubectl get pods -A -o wide --field-selector spec.nodeName=worker-4", "## Remediation playbook", "Playbook `node-not-ready` proposes (dry run, nothing executed)"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("labels: exit %d, output lacks %q\n%s\n%s", code, want, out, errs)
 		}

@@ -111,17 +111,22 @@ func checksCmd(g *globals) *cobra.Command {
 func checkConfigCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "check-config FILE...",
-		Short: "Validate config files offline; every error names file:line:col",
-		Args:  cobra.MinimumNArgs(1),
+		Short: "Validate config files offline: inspection configs, patrold configs and playbooks; every error names file:line:col",
+		Long: `check-config validates files without a cluster. It tells the kinds apart by
+their first document: a playbook file (kind: Playbook) or a folder of them, a
+patrold config (keys such as groups, listen or remediation), or else an
+inspection config.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			failed := 0
 			for _, f := range args {
-				if _, err := app.LoadSettings(f); err != nil {
+				kind, err := checkConfigFile(f)
+				if err != nil {
 					fmt.Fprintln(g.stderr, err)
 					failed++
 					continue
 				}
-				fmt.Fprintf(g.stdout, "%s: ok\n", f)
+				fmt.Fprintf(g.stdout, "%s: ok (%s)\n", f, kind)
 			}
 			if failed > 0 {
 				return &ExitError{Code: ExitError_, Err: fmt.Errorf("%d of %d config files are invalid", failed, len(args))}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,18 +14,20 @@ import (
 
 	"github.com/kubepatrol/patrol/analysis/report"
 	"github.com/kubepatrol/patrol/cmd/internal/app"
+	"github.com/kubepatrol/patrol/collectors/snapshot"
 	"github.com/kubepatrol/patrol/rules"
 )
 
 type runbookOpts struct {
-	labels   map[string]string
-	list     bool
-	output   string
-	snapshot string
-	at       string
-	config   string
-	logs     bool
-	timeout  time.Duration
+	labels    map[string]string
+	list      bool
+	output    string
+	snapshot  string
+	at        string
+	config    string
+	logs      bool
+	timeout   time.Duration
+	playbooks []string
 }
 
 func runbookCmd(g *globals) *cobra.Command {
@@ -40,7 +43,9 @@ With --labels (the alert's labels: namespace, pod, container, node, deployment,
 statefulset, daemonset, job_name, horizontalpodautoscaler, persistentvolumeclaim,
 poddisruptionbudget, resourcequota…), it runs the checks the runbook names and a
 diagnosis of the alert's object against the live cluster (or --snapshot), reports
-what they found, and fills the runbook's commands in for that object.`,
+what they found, and fills the runbook's commands in for that object. It also
+plans the alert with the remediation playbooks (--playbooks, default the shipped
+ones) as a dry run and shows what the matching playbook would do.`,
 		Example: `  patrol runbook --list
   patrol runbook KubePodCrashLooping
   patrol runbook KubePodCrashLooping --labels namespace=shop,pod=api-7d9c-1,container=api
@@ -64,6 +69,7 @@ what they found, and fills the runbook's commands in for that object.`,
 	f.StringVar(&o.config, "config", "", "config file: thresholds, enabled checks, suppressions")
 	f.BoolVar(&o.logs, "logs", true, "read the containers' logs for the diagnosis (live clusters only)")
 	f.DurationVar(&o.timeout, "list-timeout", 30*time.Second, "timeout for listing each kind")
+	f.StringSliceVar(&o.playbooks, "playbooks", nil, "with --labels: playbook files or folders to propose a dry-run plan from (default: the shipped ones)")
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion("markdown", "json"))
 	_ = cmd.RegisterFlagCompletionFunc("labels", fixedCompletion("namespace=", "pod=", "container=", "node=", "deployment=",
 		"statefulset=", "daemonset=", "job_name=", "horizontalpodautoscaler=", "persistentvolumeclaim=", "poddisruptionbudget=", "resourcequota="))
@@ -86,9 +92,20 @@ what they found, and fills the runbook's commands in for that object.`,
 			return err
 		}
 		log := g.logger()
-		r, err := app.Runbook(cmd.Context(), app.RunbookOptions{Alert: args[0], Labels: o.labels, Diagnose: app.DiagnoseOptions{
-			Source:   app.Source{Path: o.snapshot, At: at, Kube: kf, AllNamespaces: true, Timeout: o.timeout, Logger: log},
-			Settings: st, Logs: o.logs, Now: time.Now(), Logger: log,
+		src := app.Source{Path: o.snapshot, At: at, Kube: kf, AllNamespaces: true, Timeout: o.timeout, Logger: log}
+		var prop app.PlaybookProposer
+		if len(o.labels) > 0 {
+			pbs, err := loadPlaybooks(o.playbooks, nil)
+			if err != nil {
+				return err
+			}
+			// The snapshot is read again, and only when a playbook
+			// matches the alert.
+			prop = &app.Proposer{Playbooks: pbs, Settings: st, Logger: log,
+				Snapshot: func(ctx context.Context) (*snapshot.Snapshot, error) { return app.Snapshot(ctx, src) }}
+		}
+		r, err := app.Runbook(cmd.Context(), app.RunbookOptions{Alert: args[0], Labels: o.labels, Proposer: prop, Diagnose: app.DiagnoseOptions{
+			Source: src, Settings: st, Logs: o.logs, Now: time.Now(), Logger: log,
 		}})
 		if err != nil {
 			return err
@@ -202,6 +219,10 @@ func runbookMarkdown(w io.Writer, r *app.RunbookReport) error {
 			for i, s := range p.Steps {
 				fmt.Fprintf(&b, "%d. %s\n", i+1, s)
 			}
+			if p.Detail != "" {
+				fmt.Fprintf(&b, "\n> %s\n", p.Detail)
+			}
+			fmt.Fprintf(&b, "\nEvery guard's verdict: `patrol remediate --dry-run --alert %s --labels %s`.\n", r.Alert, strings.Join(ls, ","))
 		default:
 			fmt.Fprintf(&b, "No proposal (%s): %s.\n", p.Status, p.Detail)
 		}
