@@ -79,6 +79,10 @@ type Options struct {
 	// fresh one every time). The daemon sets a few seconds: building a
 	// snapshot of a large cluster from the informer caches is not free.
 	SnapshotMaxAge time.Duration
+	// ResumeEvery is how often records nobody works on are picked up
+	// again (after a restart, a full queue, a diagnosis still waiting);
+	// default 15s.
+	ResumeEvery time.Duration
 	// StepAttempts bounds retries of a retryable action failure (default 3)
 	// and StepBackoff is the first wait between them (default 2s).
 	StepAttempts int
@@ -142,6 +146,9 @@ func New(opt Options) (*Engine, error) {
 	if opt.StepBackoff <= 0 {
 		opt.StepBackoff = 2 * time.Second
 	}
+	if opt.ResumeEvery <= 0 {
+		opt.ResumeEvery = 15 * time.Second
+	}
 	if opt.CheckTimeout <= 0 {
 		opt.CheckTimeout = 10 * time.Second
 	}
@@ -181,6 +188,13 @@ func (e *Engine) SetPlaybooks(pbs []*rules.Playbook) error {
 		for _, st := range pb.Steps {
 			if st.Action != "page" && e.opt.Actions[st.Action] == nil {
 				return fmt.Errorf("playbook %s step %s: no action %q is available", pb.Name, st.Name, st.Action)
+			}
+			if p := st.Params["pagers"]; st.Action == "page" && p != "" {
+				for _, name := range strings.Split(p, ",") {
+					if e.opt.Pagers[strings.TrimSpace(name)] == nil {
+						return fmt.Errorf("playbook %s step %s pages %q, which is not configured (remediation.pagers)", pb.Name, st.Name, name)
+					}
+				}
 			}
 		}
 		if pb.Escalate != nil {
@@ -251,7 +265,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			wg.Wait()
 			return nil
-		case <-e.clock.After(15 * time.Second):
+		case <-e.clock.After(e.opt.ResumeEvery):
 			e.resume(ctx)
 		}
 	}

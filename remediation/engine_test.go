@@ -374,3 +374,34 @@ func TestFindingTrigger(t *testing.T) {
 		}
 	}
 }
+
+// An alert can run ahead of what the checks see: a required diagnosis
+// waits for confirmation, and refuses (and pages) when none comes.
+func TestDiagnosisWaits(t *testing.T) {
+	t.Run("confirmed late", func(t *testing.T) {
+		cl := fleet(9)
+		r := newRig(t, cl, []*rules.Playbook{parsePB(t, nodePlaybook, func(p *rules.Playbook) {
+			p.Steps, p.Verify, p.Diagnosis.Wait = p.Steps[:1], nil, "10s"
+		})}, func(o *Options) { o.ResumeEvery = 20 * time.Millisecond })
+		o := decideOne(t, r, alert("KubeNodeNotReady", "worker-c", "firing"))
+		time.Sleep(100 * time.Millisecond)
+		if r.cordon.calls() != 0 {
+			t.Fatal("acted before the diagnosis confirmed the fault")
+		}
+		cl.setReady("worker-c", false)
+		rec := r.waitState(t, o.RecordID, ledger.Succeeded)
+		if len(rec.Findings) == 0 || r.cordon.writes() != 1 {
+			t.Errorf("findings %d, cordons %d", len(rec.Findings), r.cordon.writes())
+		}
+	})
+	t.Run("never confirmed", func(t *testing.T) {
+		cl := fleet(9)
+		r := newRig(t, cl, []*rules.Playbook{parsePB(t, nodePlaybook, func(p *rules.Playbook) { p.Diagnosis.Wait = "100ms" })},
+			func(o *Options) { o.ResumeEvery = 20 * time.Millisecond })
+		o := decideOne(t, r, alert("KubeNodeNotReady", "worker-c", "firing"))
+		rec := r.waitState(t, o.RecordID, ledger.Refused)
+		if refusedBy(rec) != GuardDiagnosis || r.cordon.calls() != 0 || len(r.pager.sent()) != 1 {
+			t.Errorf("refused by %q, %d cordons, %d pages", refusedBy(rec), r.cordon.calls(), len(r.pager.sent()))
+		}
+	})
+}

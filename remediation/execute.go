@@ -17,6 +17,7 @@ import (
 	"github.com/kubepatrol/patrol/checks/catalog"
 	"github.com/kubepatrol/patrol/collectors/snapshot"
 	"github.com/kubepatrol/patrol/remediation/ledger"
+	"github.com/kubepatrol/patrol/rules"
 )
 
 var (
@@ -119,9 +120,18 @@ func (e *Engine) advance(ctx context.Context, rec *ledger.Record) error {
 	if rec.State == ledger.Running {
 		if len(rec.Findings) == 0 && pb != nil && len(pb.Diagnosis.Checks) > 0 && !anyStarted(rec) {
 			rec.Findings = e.runChecks(ctx, pb.Diagnosis.Checks, rec.Target, true)
-			if pb.Diagnosis.Require && len(rec.Findings) == 0 {
+			wait := pb.Diagnosis.Wait.Value()
+			if pb.Diagnosis.Wait == "" {
+				wait = 2 * time.Minute
+			}
+			if pb.Diagnosis.Require && !confirmed(rec.Findings, rec.Target) && now.Sub(rec.CreatedAt) < wait {
+				// Not yet: the periodic resume re-diagnoses it.
+				rec.Findings = nil
+				return nil
+			}
+			if pb.Diagnosis.Require && !confirmed(rec.Findings, rec.Target) {
 				v := ledger.Verdict{Guard: GuardDiagnosis, Allowed: false,
-					Reason: fmt.Sprintf("none of %s confirms a fault on %s", strings.Join(pb.Diagnosis.Checks, ", "), rec.Target)}
+					Reason: fmt.Sprintf("none of %s confirmed a fault on %s within %s", strings.Join(pb.Diagnosis.Checks, ", "), rec.Target, wait)}
 				rec.Guards = append(rec.Guards, v)
 				rec.State, rec.Message = ledger.Refused, "refused by guard diagnosis: "+v.Reason
 				for i := range rec.Steps {
@@ -168,6 +178,17 @@ func (e *Engine) advance(ctx context.Context, rec *ledger.Record) error {
 		return e.verify(ctx, pb, rec)
 	}
 	return nil
+}
+
+// confirmed reports whether a finding (not an unknown) is about the
+// target itself.
+func confirmed(fs []checks.Finding, t checks.ObjectRef) bool {
+	for _, f := range fs {
+		if f.Status != checks.Unknown && f.Object.Kind == t.Kind && f.Object.Namespace == t.Namespace && f.Object.Name == t.Name {
+			return true
+		}
+	}
+	return false
 }
 
 func anyStarted(rec *ledger.Record) bool {
@@ -253,11 +274,21 @@ func (e *Engine) step(ctx context.Context, pb *playbook, rec *ledger.Record, i i
 		}
 	}
 	if st.Action == "page" {
+		if pb != nil {
+			n := e.notice(pb, rec, "")
+			if s := st.Params["severity"]; s != "" {
+				n.Severity = s
+			}
+			if s := st.Params["summary"]; s != "" {
+				n.Summary = s
+			}
+			for _, name := range stepPagers(pb, st.Params) {
+				e.page(ctx, name, rec, n)
+			}
+		}
 		if rec.DryRun {
-			e.escalate(ctx, pb, rec, "dry run")
 			done(ledger.StepDryRun, "would page")
 		} else {
-			e.escalate(ctx, pb, rec, "")
 			done(ledger.StepDone, "paged: "+pageSummary(rec))
 		}
 		return false, next()
@@ -508,12 +539,34 @@ func (e *Engine) escalate(ctx context.Context, pb *playbook, rec *ledger.Record,
 	}
 }
 
+// stepPagers are a page step's pagers: its pagers param, else the
+// playbook's escalation pagers.
+func stepPagers(pb *playbook, params map[string]string) []string {
+	if p := params["pagers"]; p != "" {
+		var out []string
+		for _, name := range strings.Split(p, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				out = append(out, name)
+			}
+		}
+		return out
+	}
+	if pb.Escalate != nil {
+		return pb.Escalate.Pagers
+	}
+	return nil
+}
+
 func (e *Engine) notice(pb *playbook, rec *ledger.Record, why string) Notice {
-	sev := pb.Escalate.Severity
+	var esc rules.Escalate
+	if pb.Escalate != nil {
+		esc = *pb.Escalate
+	}
+	sev := esc.Severity
 	if sev == "" {
 		sev = firstNonEmpty(rec.Trigger.Severity, "warning")
 	}
-	summary := pb.Escalate.Summary
+	summary := esc.Summary
 	if summary == "" {
 		what := firstNonEmpty(rec.Trigger.Alertname, rec.Trigger.Check)
 		summary = fmt.Sprintf("%s on %s (%s)", what, rec.Target, e.opt.Cluster)

@@ -89,6 +89,10 @@ type Diagnosis struct {
 	// confirms the fault on the target; otherwise the run pages (or
 	// records) instead of acting on an alert the snapshot does not back.
 	Require bool `yaml:"require"`
+	// Wait is how long a required diagnosis may take to confirm the fault
+	// (default 2m): an alert can run ahead of the cluster state the checks
+	// see (informer lag, a check's own grace period).
+	Wait Duration `yaml:"wait"`
 }
 
 // Step is one action.

@@ -485,6 +485,12 @@ func (v *playbookValidator) diagnosis() {
 	if d.Require && len(d.Checks) == 0 {
 		v.fail("diagnosis.require", "diagnosis.require: needs diagnosis.checks to confirm the fault")
 	}
+	if d.Wait != "" {
+		v.duration("diagnosis.wait", d.Wait)
+		if !d.Require {
+			v.fail("diagnosis.wait", "diagnosis.wait: only a required diagnosis waits (set require: true)")
+		}
+	}
 }
 
 func (v *playbookValidator) steps() {

@@ -10,6 +10,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -210,20 +211,6 @@ func New(ctx context.Context, opt Options) (*Daemon, error) {
 	d.metrics.initGroups(d.cluster, cfg.Groups)
 	d.metrics.Leader.WithLabelValues(d.cluster).Set(0)
 
-	if path := f.StateFile; path != "" {
-		st, err := LoadState(path)
-		switch {
-		case err != nil:
-			log.Warn("ignoring unreadable state file; starting afresh", "path", path, "err", err)
-		case st.Cluster != "" && st.Cluster != d.cluster:
-			log.Warn("ignoring state file of another cluster", "path", path, "cluster", st.Cluster)
-		case st.SavedAt.IsZero():
-			log.Info("no state file yet; starting afresh", "path", path)
-		default:
-			d.life = st.Lifecycle
-			log.Info("restored finding state", "path", path, "findings", len(st.Lifecycle.Findings), "saved_at", st.SavedAt)
-		}
-	}
 	identity := f.LeaderElection.Identity
 	if identity == "" {
 		identity = DefaultIdentity()
@@ -252,7 +239,44 @@ func New(ctx context.Context, opt Options) (*Daemon, error) {
 			return nil, err
 		}
 	}
+	d.restoreState(ctx, f.StateFile)
 	return d, nil
+}
+
+// restoreState loads the finding lifecycle saved by a previous run: from
+// the ledger when there is one, else from the state file.
+func (d *Daemon) restoreState(ctx context.Context, path string) {
+	log := d.log
+	var st State
+	var err error
+	switch {
+	case d.ledger != nil:
+		path = "ledger:" + stateKey(d.cluster)
+		data, ok, gerr := d.ledger.GetState(ctx, stateKey(d.cluster))
+		switch {
+		case gerr != nil:
+			err = gerr
+		case ok:
+			err = json.Unmarshal(data, &st)
+		default:
+			st = State{Schema: StateSchema}
+		}
+	case path != "":
+		st, err = LoadState(path)
+	default:
+		return
+	}
+	switch {
+	case err != nil:
+		log.Warn("ignoring unreadable state; starting afresh", "path", path, "err", err)
+	case st.Cluster != "" && st.Cluster != d.cluster:
+		log.Warn("ignoring state of another cluster", "path", path, "cluster", st.Cluster)
+	case st.SavedAt.IsZero():
+		log.Info("no saved state yet; starting afresh", "path", path)
+	default:
+		d.life = st.Lifecycle
+		log.Info("restored finding state", "path", path, "findings", len(st.Lifecycle.Findings), "saved_at", st.SavedAt)
+	}
 }
 
 // Run loads the config and runs patrold until ctx ends.

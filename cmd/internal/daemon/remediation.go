@@ -43,6 +43,23 @@ func LoadPlaybooks(f *rules.DaemonConfig) ([]*rules.Playbook, error) {
 		if err := ValidatePlaybookChecks(pb); err != nil {
 			errs = append(errs, err)
 		}
+		// A playbook may only page pagers the config defines.
+		pagers := func(field string, names []string) {
+			for i, name := range names {
+				if _, ok := f.Remediation.Pagers[name]; !ok {
+					errs = append(errs, fmt.Errorf("%s: %s: pager %q is not defined in %s (remediation.pagers)",
+						pb.Positions.Pos(fmt.Sprintf("%s[%d]", field, i)), field, name, f.File))
+				}
+			}
+		}
+		if pb.Escalate != nil {
+			pagers("escalate.pagers", pb.Escalate.Pagers)
+		}
+		for i, st := range pb.Steps {
+			if p := st.Params["pagers"]; st.Action == "page" && p != "" {
+				pagers(fmt.Sprintf("steps[%d].params.pagers", i), strings.Split(p, ","))
+			}
+		}
 	}
 	return pbs, errors.Join(errs...)
 }
@@ -134,6 +151,7 @@ func (d *Daemon) setupRemediation(ctx context.Context, cfg *Config) error {
 		Params:          cfg.Settings.Params,
 		CheckTimeout:    f.CheckTimeout.Value(),
 		Workers:         r.Workers,
+		SnapshotMaxAge:  2 * time.Second,
 		ApprovalTimeout: r.Guards.ApprovalTimeout.Value(),
 		ReportURL:       r.ReportURL,
 		Tracer:          d.tracer,

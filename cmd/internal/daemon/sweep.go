@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -125,8 +126,8 @@ func (d *Daemon) sweep(ctx context.Context, cfg *Config, g *Group) {
 	d.updateFindingMetrics(rep)
 
 	// Persist and act.
-	if path := cfg.File.StateFile; path != "" {
-		if err := d.saveState(path, now); err != nil {
+	if path := cfg.File.StateFile; path != "" || d.ledger != nil {
+		if err := d.saveState(ctx, path, now); err != nil {
 			d.log.Error("cannot save state", "path", path, "err", err)
 			result = SweepFailure
 		}
@@ -159,14 +160,28 @@ func (d *Daemon) sweep(ctx context.Context, cfg *Config, g *Group) {
 		"trace_id", traceID)
 }
 
-func (d *Daemon) saveState(path string, now time.Time) error {
+// saveState keeps the finding lifecycle across restarts: in the evidence
+// ledger when remediation has one (so that replicas sharing a PostgreSQL
+// ledger share it too), else in the state file.
+func (d *Daemon) saveState(ctx context.Context, path string, now time.Time) error {
 	d.saveMu.Lock()
 	defer d.saveMu.Unlock()
 	d.mu.Lock()
 	life := d.life // Step never changes a lifecycle in place
 	d.mu.Unlock()
-	return SaveState(path, State{Cluster: d.cluster, SavedAt: now, Lifecycle: life})
+	st := State{Schema: StateSchema, Cluster: d.cluster, SavedAt: now, Lifecycle: life}
+	if d.ledger != nil {
+		data, err := json.Marshal(st)
+		if err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+		return d.ledger.PutState(ctx, stateKey(d.cluster), data)
+	}
+	return SaveState(path, st)
 }
+
+// stateKey is where the ledger keeps a cluster's finding lifecycle.
+func stateKey(cluster string) string { return "lifecycle/" + cluster }
 
 // needs reports whether any check of g requires kind k.
 func needs(g *Group, k snapshot.Kind) bool {
