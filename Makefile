@@ -41,7 +41,7 @@ test: deps lint test-unit e2e ## everything CI runs: lint, unit tests, e2e again
 
 .PHONY: test-unit
 test-unit: ## unit and golden tests (go test ./...)
-	KUBEPATROL_REQUIRE_CHROMIUM=1 KUBEPATROL_REQUIRE_PROMTOOL=1 KUBEPATROL_REQUIRE_KUBECTL=1 $(GO) test -count=1 ./...
+	KUBEPATROL_REQUIRE_CHROMIUM=1 KUBEPATROL_REQUIRE_PROMTOOL=1 KUBEPATROL_REQUIRE_KUBECTL=1 KUBEPATROL_REQUIRE_POSTGRES=1 $(GO) test -count=1 ./...
 
 .PHONY: e2e
 e2e: ## end-to-end suite against a real local control plane (builds it on first use)
@@ -53,6 +53,7 @@ bench: build ## engine figures on a generated 5,000-node / 150,000-pod fleet, pl
 	$(GO) run ./e2e/benchreport -patrol $(BIN)/patrol
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./checks/... ./collectors/file ./collectors/prom ./collectors/snapshot
 	$(GO) test -run '^$$' -bench InformerMemory -benchtime 1x ./collectors/kube
+	$(GO) test -run '^$$' -bench 'WebhookDecision|CreateUpdate|ObserveAlert' -benchtime 3000x ./remediation ./remediation/ledger
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000000x ./analysis/detect
 
 .PHONY: eval

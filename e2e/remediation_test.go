@@ -451,9 +451,14 @@ func TestRemediation(t *testing.T) {
 		if rec.State != ledger.Escalated {
 			t.Fatalf("verification of a node still NotReady: %s %s", rec.State, rec.Message)
 		}
-		call := rec.Steps[0].Calls
-		if len(call) == 0 || call[len(call)-1].ResourceVersionBefore == "" || call[len(call)-1].ResourceVersionAfter == "" {
-			t.Errorf("cordon calls without resourceVersions: %+v", call)
+		var patch *ledger.Call
+		for i, c := range rec.Steps[0].Calls {
+			if c.Verb == "patch" && c.Resource == "nodes" {
+				patch = &rec.Steps[0].Calls[i]
+			}
+		}
+		if patch == nil || patch.ResourceVersionBefore == "" || patch.ResourceVersionAfter == "" || patch.ResourceVersionBefore == patch.ResourceVersionAfter {
+			t.Errorf("no node patch with resourceVersions before and after: %+v", rec.Steps[0].Calls)
 		}
 		if len(rec.Findings) == 0 {
 			t.Error("no diagnosis findings on the record")

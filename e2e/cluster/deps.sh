@@ -3,9 +3,9 @@
 # those that are missing: curl, jq and openssl (PKI, API calls from up.sh),
 # iproute2 (ss, to name the holder of a busy port), GNU time (scale.sh),
 # prometheus (+ promtool), prometheus-alertmanager (+ amtool) and
-# prometheus-node-exporter (Prometheus e2e tests), and chromium (the HTML
-# report test). It runs `apt-get update` at most once, and returns in
-# milliseconds when everything is present. DEPS_MINIMAL=1 installs only what
+# prometheus-node-exporter (Prometheus e2e tests), chromium (the HTML
+# report test) and postgresql (the ledger tests). It runs `apt-get update`
+# at most once, and returns in milliseconds when everything is present. DEPS_MINIMAL=1 installs only what
 # the local cluster needs (up.sh uses that).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -32,6 +32,12 @@ missing=()
 for cmd in "${!want[@]}"; do
 	command -v "$cmd" >/dev/null 2>&1 || missing+=("${want[$cmd]}")
 done
+# PostgreSQL for the ledger tests (remediation/ledger/pgtest starts a
+# throwaway server): Debian keeps initdb out of the PATH.
+if [[ ${DEPS_MINIMAL:-0} != 1 ]] && ! command -v initdb >/dev/null 2>&1 &&
+	! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+	missing+=(postgresql)
+fi
 if ((${#missing[@]} == 0)); then
 	log "deps: all present"
 	exit 0
