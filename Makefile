@@ -63,6 +63,7 @@ eval: ## NAB scores of every detector on ../shared/nab: three profiles, leave-on
 .PHONY: lint
 lint: ## go vet, gofmt and go mod tidy must be clean
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/...
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^e2e/tools/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@cp go.mod /tmp/kubepatrol.go.mod.bak; cp go.sum /tmp/kubepatrol.go.sum.bak; \
 	 $(GO) mod tidy; \
