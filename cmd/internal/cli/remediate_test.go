@@ -2,6 +2,9 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -282,5 +285,45 @@ func TestDetectConfig(t *testing.T) {
 	}
 	if _, err := detectConfig(filepath.Join(dir, "nope.yaml")); err == nil {
 		t.Error("a missing file: no error")
+	}
+}
+
+// TestRunbookFingerprint: --fingerprint takes the alert's name and labels
+// from Alertmanager's API, and says clearly what is wrong otherwise.
+func TestRunbookFingerprint(t *testing.T) {
+	am := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v2/alerts" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, `[{"fingerprint":"0c05a85571e39ae8","labels":{"alertname":"KubeNodeUnreachable","node":"worker-5","severity":"warning"}}]`)
+	}))
+	defer am.Close()
+	base := []string{"runbook", "--snapshot", remTD("cluster.yaml"), "--at", "2026-03-02T10:00:00Z", "--alertmanager-url", am.URL, "-o", "json"}
+	code, out, errs := run(t, append(base, "--fingerprint", "0c05a85571e39ae8")...)
+	var r struct {
+		Alert    string
+		Labels   map[string]string
+		Playbook struct{ Playbook string }
+	}
+	if err := json.Unmarshal([]byte(out), &r); code != 0 || err != nil {
+		t.Fatalf("exit %d %v\n%s", code, err, errs)
+	}
+	if r.Alert != "KubeNodeUnreachable" || r.Labels["node"] != "worker-5" || r.Playbook.Playbook != "node-not-ready" {
+		t.Errorf("runbook %+v", r)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--fingerprint", "ffff"}, "no alert with fingerprint ffff"},
+		{[]string{"KubePodCrashLooping", "--fingerprint", "0c05a85571e39ae8"}, "is KubeNodeUnreachable, not KubePodCrashLooping"},
+		{[]string{"--fingerprint", "0c05a85571e39ae8", "--labels", "node=x"}, "give one"},
+		{[]string{"--fingerprint", "x", "--alertmanager-url", am.URL + "/nothing"}, "404"},
+	} {
+		code, _, errs := run(t, append(base, tc.args...)...)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d, %q; want %q", tc.args, code, errs, tc.want)
+		}
 	}
 }

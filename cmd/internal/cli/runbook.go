@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -19,15 +21,19 @@ import (
 )
 
 type runbookOpts struct {
-	labels    map[string]string
-	list      bool
-	output    string
-	snapshot  string
-	at        string
-	config    string
-	logs      bool
-	timeout   time.Duration
-	playbooks []string
+	labels map[string]string
+	// fingerprint and alertmanager look the alert's labels up in
+	// Alertmanager.
+	fingerprint  string
+	alertmanager string
+	list         bool
+	output       string
+	snapshot     string
+	at           string
+	config       string
+	logs         bool
+	timeout      time.Duration
+	playbooks    []string
 }
 
 func runbookCmd(g *globals) *cobra.Command {
@@ -50,10 +56,14 @@ ones) as a dry run and shows what the matching playbook would do.`,
   patrol runbook KubePodCrashLooping
   patrol runbook KubePodCrashLooping --labels namespace=shop,pod=api-7d9c-1,container=api
   patrol runbook KubeNodeNotReady --labels node=worker-4 -o json
+  patrol runbook --fingerprint 0c05a85571e39ae8 --alertmanager-url http://alertmanager:9093
   kubectl patrol runbook KubeDeploymentReplicasMismatch --labels namespace=shop,deployment=web`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if o.list {
 				return cobra.NoArgs(cmd, args)
+			}
+			if o.fingerprint != "" {
+				return cobra.MaximumNArgs(1)(cmd, args)
 			}
 			return cobra.ExactArgs(1)(cmd, args)
 		},
@@ -62,6 +72,8 @@ ones) as a dry run and shows what the matching playbook would do.`,
 	kf := kubeFlags(cmd)
 	f := cmd.Flags()
 	f.StringToStringVar(&o.labels, "labels", nil, "the alert's labels, k=v,k=v: check the alert's object and fill the runbook in")
+	f.StringVar(&o.fingerprint, "fingerprint", "", "an alert's fingerprint: take its name and labels from Alertmanager (--alertmanager-url)")
+	f.StringVar(&o.alertmanager, "alertmanager-url", os.Getenv("ALERTMANAGER_URL"), "Alertmanager's base URL, for --fingerprint (default $ALERTMANAGER_URL)")
 	f.BoolVar(&o.list, "list", false, "list the alerts that have a runbook")
 	f.StringVarP(&o.output, "output", "o", "markdown", "output format: markdown|json")
 	f.StringVar(&o.snapshot, "snapshot", "", "check a recorded snapshot instead of the live cluster")
@@ -79,6 +91,19 @@ ones) as a dry run and shows what the matching playbook would do.`,
 		}
 		if o.list {
 			return listRunbooks(g.stdout, o.output)
+		}
+		if o.fingerprint != "" {
+			if len(o.labels) > 0 {
+				return fmt.Errorf("--fingerprint and --labels: give one (the fingerprint's alert carries its labels)")
+			}
+			name, labels, err := alertByFingerprint(cmd.Context(), o.alertmanager, o.fingerprint)
+			if err != nil {
+				return err
+			}
+			if len(args) == 1 && args[0] != name {
+				return fmt.Errorf("alert %s is %s, not %s", o.fingerprint, name, args[0])
+			}
+			args, o.labels = []string{name}, labels
 		}
 		var at time.Time
 		var err error
@@ -118,6 +143,46 @@ ones) as a dry run and shows what the matching playbook would do.`,
 		return runbookMarkdown(g.stdout, r)
 	}
 	return cmd
+}
+
+// alertByFingerprint finds an alert in Alertmanager (API v2, active,
+// silenced and inhibited alike) and returns its name and labels.
+func alertByFingerprint(ctx context.Context, base, fp string) (string, map[string]string, error) {
+	if base == "" {
+		return "", nil, fmt.Errorf("--fingerprint needs --alertmanager-url (or $ALERTMANAGER_URL)")
+	}
+	u := strings.TrimRight(base, "/") + "/api/v2/alerts?active=true&silenced=true&inhibited=true&unprocessed=true"
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", nil, fmt.Errorf("--alertmanager-url: %w", err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", nil, fmt.Errorf("alertmanager: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 512))
+		return "", nil, fmt.Errorf("alertmanager %s: %s: %s", u, res.Status, strings.TrimSpace(string(b)))
+	}
+	var alerts []struct {
+		Fingerprint string            `json:"fingerprint"`
+		Labels      map[string]string `json:"labels"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&alerts); err != nil {
+		return "", nil, fmt.Errorf("alertmanager: cannot decode /api/v2/alerts: %w", err)
+	}
+	for _, a := range alerts {
+		if a.Fingerprint == fp {
+			if a.Labels["alertname"] == "" {
+				return "", nil, fmt.Errorf("alert %s has no alertname label", fp)
+			}
+			return a.Labels["alertname"], a.Labels, nil
+		}
+	}
+	return "", nil, fmt.Errorf("no alert with fingerprint %s in Alertmanager (%d alerts): it may have resolved", fp, len(alerts))
 }
 
 func listRunbooks(w io.Writer, format string) error {
