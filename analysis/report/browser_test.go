@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -43,6 +44,21 @@ func chromium(t *testing.T) string {
 // its standard output.
 func headless(t *testing.T, bin, page string, extra ...string) []byte {
 	t.Helper()
+	// A browser that dies of a signal (a crash under memory pressure on a
+	// busy machine) is tried again, twice; any other failure is the test's.
+	for attempt := 1; ; attempt++ {
+		out, crashed, err := runHeadless(t, bin, page, extra...)
+		if err == nil {
+			return out
+		}
+		if !crashed || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("chromium crashed (attempt %d), trying again: %v", attempt, strings.SplitN(err.Error(), "\n", 2)[0])
+	}
+}
+
+func runHeadless(t *testing.T, bin, page string, extra ...string) ([]byte, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	args := []string{
@@ -57,11 +73,13 @@ func headless(t *testing.T, bin, page string, extra ...string) []byte {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Fatalf("chromium did not finish within 60s\nstderr:\n%s", tail(stderr.String()))
+			return nil, false, fmt.Errorf("chromium did not finish within 60s\nstderr:\n%s", tail(stderr.String()))
 		}
-		t.Fatalf("chromium %v: %v\nstderr:\n%s", extra, err, tail(stderr.String()))
+		var ee *exec.ExitError
+		crashed := errors.As(err, &ee) && ee.ProcessState != nil && !ee.Exited()
+		return nil, crashed, fmt.Errorf("chromium %v: %v\nstderr:\n%s", extra, err, tail(stderr.String()))
 	}
-	return stdout.Bytes()
+	return stdout.Bytes(), false, nil
 }
 
 func tail(s string) string {
