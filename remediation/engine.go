@@ -266,6 +266,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			wg.Wait()
 			return nil
 		case <-e.clock.After(e.opt.ResumeEvery):
+			e.dropStaleSnapshot()
 			e.resume(ctx)
 		}
 	}
@@ -571,6 +572,17 @@ func (e *Engine) snapshot(ctx context.Context) *snapshot.Snapshot {
 	}
 	e.cache.taken = time.Now()
 	return s
+}
+
+// dropStaleSnapshot lets a snapshot older than SnapshotMaxAge go, so that
+// an idle engine does not keep a copy of the cluster (at 150,000 pods, a
+// snapshot is several times the informer caches' size).
+func (e *Engine) dropStaleSnapshot() {
+	e.cacheMu.Lock()
+	defer e.cacheMu.Unlock()
+	if e.cache.snap != nil && time.Since(e.cache.taken) >= e.opt.SnapshotMaxAge {
+		e.cache = snapCache{}
+	}
 }
 
 // sick counts targets of a kind that look unhealthy: those alerts say are

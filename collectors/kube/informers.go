@@ -62,10 +62,11 @@ type InformerOptions struct {
 }
 
 // Informers keeps a live, slim picture of a cluster in memory: one
-// client-go shared informer per kind, listing in pages and watching, whose
-// transform projects every object to its snapshot type as it arrives, so
-// the caches hold only slim objects. Snapshot then reads memory, not the
-// API server.
+// client-go reflector per kind, listing in pages and watching, writing
+// straight into a store (directStore) that projects every object to its
+// snapshot type as it arrives, so the caches hold only slim objects; pods,
+// the bulk of a large cluster, as compact records (podRec). Snapshot then
+// reads memory, not the API server.
 //
 // A kind that cannot be listed or watched (forbidden, not served, server
 // unreachable) is reported in the snapshot's coverage instead of being
@@ -89,7 +90,7 @@ type Informers struct {
 // kindInformer is one kind's informer and what is known of its health.
 type kindInformer struct {
 	kind     snapshot.Kind
-	informer cache.SharedIndexInformer
+	informer informer
 
 	mu      sync.Mutex
 	lastErr error
@@ -237,8 +238,9 @@ func (i *Informers) WaitSettled(ctx context.Context) bool {
 }
 
 // Snapshot assembles a snapshot from the caches. Objects are shared with
-// the caches: treat the snapshot as read-only, as every snapshot is. Only
-// the control-plane probes (unless skipped) talk to the API server.
+// the caches (pods are expanded from their records, sharing their maps and
+// strings): treat the snapshot as read-only, as every snapshot is. Only the
+// control-plane probes (unless skipped) talk to the API server.
 func (i *Informers) Snapshot(ctx context.Context) *snapshot.Snapshot {
 	i.mu.RLock()
 	kinds, version := i.kinds, i.version
@@ -333,7 +335,14 @@ func coverageOf(k *kindInformer) (snapshot.Coverage, bool) {
 // and name.
 func (i *Informers) fill(s *snapshot.Snapshot, k *kindInformer, now time.Time) {
 	objs := k.informer.GetStore().List()
-	sort.Slice(objs, func(a, b int) bool { return less(objs[a].(cached).meta(), objs[b].(cached).meta()) })
+	sort.Slice(objs, func(a, b int) bool {
+		ans, an := objs[a].(cached).nsName()
+		bns, bn := objs[b].(cached).nsName()
+		if ans != bns {
+			return ans < bns
+		}
+		return an < bn
+	})
 	switch k.kind {
 	case snapshot.KindNamespace:
 		s.Namespaces = values(objs, s.Namespaces, func(n *snapshot.Namespace) bool {
@@ -342,7 +351,7 @@ func (i *Informers) fill(s *snapshot.Snapshot, k *kindInformer, now time.Time) {
 	case snapshot.KindNode:
 		s.Nodes = values[snapshot.Node](objs, s.Nodes, nil)
 	case snapshot.KindPod:
-		s.Pods = values[snapshot.Pod](objs, s.Pods, nil)
+		s.Pods = pods(objs, s.Pods)
 	case snapshot.KindEvent:
 		cut := now.Add(-i.opt.EventWindow)
 		s.Events = values(objs, s.Events, func(e *snapshot.Event) bool { return !e.LastTime.Before(cut) })
@@ -393,6 +402,23 @@ func values[T any](objs []any, dst []T, keep func(*T) bool) []T {
 		v := &o.(*slim[T]).V
 		if keep == nil || keep(v) {
 			dst = append(dst, *v)
+		}
+	}
+	return dst
+}
+
+// pods expands the cached pods (*podRec, or *slim[snapshot.Pod] for the
+// few that cannot be packed) and appends them to dst.
+func pods(objs []any, dst []snapshot.Pod) []snapshot.Pod {
+	if dst == nil {
+		dst = make([]snapshot.Pod, 0, len(objs))
+	}
+	for _, o := range objs {
+		switch p := o.(type) {
+		case *podRec:
+			dst = append(dst, p.pod())
+		case *slim[snapshot.Pod]:
+			dst = append(dst, p.V)
 		}
 	}
 	return dst
@@ -465,7 +491,7 @@ func (i *Informers) specs() []spec {
 		typedSpec(snapshot.KindNode, &corev1.Node{}, core.Nodes().List, core.Nodes().Watch,
 			func(o *corev1.Node) cached { return wrap(in.node(convert.Node(o)), metaOf) }),
 		typedSpec(snapshot.KindPod, &corev1.Pod{}, core.Pods(ns).List, core.Pods(ns).Watch,
-			func(o *corev1.Pod) cached { return wrap(in.pod(convert.Pod(o)), metaOf) }),
+			func(o *corev1.Pod) cached { return in.compactPod(convert.Pod(o)) }),
 		typedSpec(snapshot.KindEvent, &corev1.Event{}, core.Events(ns).List, core.Events(ns).Watch,
 			func(o *corev1.Event) cached { return wrapEvent(in.event(convert.Event(o))) }),
 		typedSpec(snapshot.KindDeployment, &appsv1.Deployment{}, apps.Deployments(ns).List, apps.Deployments(ns).Watch,
@@ -548,8 +574,18 @@ func (i *Informers) build(ctx context.Context) []*kindInformer {
 	return out
 }
 
-// newKindInformer builds one shared informer whose list is paged and
-// projected page by page, and whose transform projects watched objects.
+// informer is a client-go controller (a reflector listing and watching)
+// and the store it fills.
+type informer struct {
+	cache.Controller
+	store *directStore
+}
+
+// GetStore returns the cache.
+func (f informer) GetStore() cache.Store { return f.store }
+
+// newKindInformer builds one informer whose list is paged and projected
+// page by page, and whose store projects watched objects.
 func (i *Informers) newKindInformer(ctx context.Context, sp spec) *kindInformer {
 	k := &kindInformer{kind: sp.kind}
 	ok := func() { k.setErr(nil, time.Time{}) }
@@ -565,31 +601,30 @@ func (i *Informers) newKindInformer(ctx context.Context, sp spec) *kindInformer 
 			return w, err
 		},
 	}
-	inf := cache.NewSharedIndexInformerWithOptions(lw, sp.example, cache.SharedIndexInformerOptions{
-		ObjectDescription: string(sp.kind),
-	})
-	_ = inf.SetTransform(func(obj any) (any, error) {
-		switch o := obj.(type) {
-		case cached:
-			return o, nil // already projected by the paged list
-		case runtime.Object:
-			return sp.project(o)
+	store := newDirectStore(func(obj any) (cached, error) {
+		o, ok := obj.(runtime.Object)
+		if !ok {
+			return nil, fmt.Errorf("%s informer: unexpected object %T", sp.kind, obj)
 		}
-		return obj, nil
+		return sp.project(o)
 	})
-	_ = inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
-		if ignorable(err) || ctx.Err() != nil {
-			i.log.Debug("watch restarted", "kind", sp.kind, "err", err)
-			return
-		}
-		k.setErr(err, i.opt.Now())
-		reason, _ := classify(err)
-		i.log.Warn("cannot list or watch", "kind", sp.kind, "reason", reason, "err", err)
-		if i.opt.OnError != nil {
-			i.opt.OnError(sp.kind, reason, err)
-		}
+	ctrl := cache.New(&cache.Config{
+		Queue: store, ListerWatcher: lw, ObjectType: sp.example, ObjectDescription: string(sp.kind),
+		Process: func(any, bool) error { return nil }, // the store applies changes as they come
+		WatchErrorHandler: func(_ *cache.Reflector, err error) {
+			if ignorable(err) || ctx.Err() != nil {
+				i.log.Debug("watch restarted", "kind", sp.kind, "err", err)
+				return
+			}
+			k.setErr(err, i.opt.Now())
+			reason, _ := classify(err)
+			i.log.Warn("cannot list or watch", "kind", sp.kind, "reason", reason, "err", err)
+			if i.opt.OnError != nil {
+				i.opt.OnError(sp.kind, reason, err)
+			}
+		},
 	})
-	k.informer = inf
+	k.informer = informer{Controller: ctrl, store: store}
 	return k
 }
 
@@ -663,7 +698,8 @@ func (l *slimList) DeepCopyObject() runtime.Object {
 // cached is an object in an informer cache: a slim projection.
 type cached interface {
 	runtime.Object
-	meta() *snapshot.Meta
+	// nsName returns the object's namespace and name.
+	nsName() (namespace, name string)
 }
 
 // slim wraps one projected object so that client-go's caches can key it
@@ -688,7 +724,7 @@ func wrapEvent(e snapshot.Event) *slim[snapshot.Event] {
 	return &slim[snapshot.Event]{V: e, m: &snapshot.Meta{Namespace: e.Namespace, Name: e.Name}}
 }
 
-func (s *slim[T]) meta() *snapshot.Meta { return s.m }
+func (s *slim[T]) nsName() (string, string) { return s.m.Namespace, s.m.Name }
 
 // GetObjectKind implements runtime.Object.
 func (s *slim[T]) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/kubepatrol/patrol/collectors/convert"
 	"github.com/kubepatrol/patrol/collectors/snapshot"
 )
 
@@ -97,6 +99,10 @@ func TestInformersSnapshot(t *testing.T) {
 	if p.NodeName != "n1" || p.Phase != "Running" || len(p.Containers) != 1 || p.Containers[0].Image != "shop/app:1.2" {
 		t.Errorf("pod projection: %+v", p)
 	}
+	// The compact pod cache gives back the projection exactly.
+	if want := convert.Pod(pod("shop", "web-1", "n1", map[string]string{"app": "web"})); !reflect.DeepEqual(p, want) {
+		t.Errorf("snapshot pod differs from the projection:\n got %+v\nwant %+v", p, want)
+	}
 	if len(p.Annotations) != 0 {
 		t.Errorf("annotations kept: %v", p.Annotations)
 	}
@@ -117,6 +123,9 @@ func TestInformersSnapshot(t *testing.T) {
 		for _, o := range k.informer.GetStore().List() {
 			if _, ok := o.(cached); !ok {
 				t.Fatalf("%s cache holds %T", k.kind, o)
+			}
+			if _, ok := o.(*podRec); k.kind == snapshot.KindPod && !ok {
+				t.Fatalf("pod cache holds %T, not compact records", o)
 			}
 		}
 	}

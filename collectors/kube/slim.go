@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unique"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -54,25 +53,67 @@ func (m *metaView) GetDeletionTimestamp() *metav1.Time {
 	return &t
 }
 
+// objectMetaStub implements the rest of metav1.Object for a cached type
+// that provides only GetNamespace and GetName (what client-go's key
+// functions read): every other getter returns the zero value, setters do
+// nothing.
+type objectMetaStub struct{}
+
+func (objectMetaStub) GetGenerateName() string                       { return "" }
+func (objectMetaStub) SetGenerateName(string)                        {}
+func (objectMetaStub) SetNamespace(string)                           {}
+func (objectMetaStub) SetName(string)                                {}
+func (objectMetaStub) GetUID() types.UID                             { return "" }
+func (objectMetaStub) SetUID(types.UID)                              {}
+func (objectMetaStub) GetResourceVersion() string                    { return "" }
+func (objectMetaStub) SetResourceVersion(string)                     {}
+func (objectMetaStub) GetGeneration() int64                          { return 0 }
+func (objectMetaStub) SetGeneration(int64)                           {}
+func (objectMetaStub) GetSelfLink() string                           { return "" }
+func (objectMetaStub) SetSelfLink(string)                            {}
+func (objectMetaStub) GetCreationTimestamp() metav1.Time             { return metav1.Time{} }
+func (objectMetaStub) SetCreationTimestamp(metav1.Time)              {}
+func (objectMetaStub) GetDeletionTimestamp() *metav1.Time            { return nil }
+func (objectMetaStub) SetDeletionTimestamp(*metav1.Time)             {}
+func (objectMetaStub) GetDeletionGracePeriodSeconds() *int64         { return nil }
+func (objectMetaStub) SetDeletionGracePeriodSeconds(*int64)          {}
+func (objectMetaStub) GetLabels() map[string]string                  { return nil }
+func (objectMetaStub) SetLabels(map[string]string)                   {}
+func (objectMetaStub) GetAnnotations() map[string]string             { return nil }
+func (objectMetaStub) SetAnnotations(map[string]string)              {}
+func (objectMetaStub) GetFinalizers() []string                       { return nil }
+func (objectMetaStub) SetFinalizers([]string)                        {}
+func (objectMetaStub) GetOwnerReferences() []metav1.OwnerReference   { return nil }
+func (objectMetaStub) SetOwnerReferences([]metav1.OwnerReference)    {}
+func (objectMetaStub) GetManagedFields() []metav1.ManagedFieldsEntry { return nil }
+func (objectMetaStub) SetManagedFields([]metav1.ManagedFieldsEntry)  {}
+
 // interner shares what many cached objects repeat: strings (namespaces,
-// node names, images, label keys and values, condition types and reasons)
-// through the unique package, and identical maps and small slices (the
-// labels, requests and limits of a ReplicaSet's pods) through a content
-// keyed table. Shared values are read-only, as every snapshot value is.
+// node names, images, label keys and values, condition types and reasons),
+// identical maps and small slices (the labels, requests and limits of a
+// ReplicaSet's pods) through content keyed tables, and what sibling pods
+// have in common (podShapes). Shared values are read-only, as every
+// snapshot value is.
 type interner struct {
+	shapes *podShapes
+
 	mu   sync.Mutex
+	strs map[string]string
 	maps map[string]map[string]string
 	res  map[string]snapshot.Resources
 	refs map[string][]snapshot.ConfigRef
 	own  map[string][]snapshot.OwnerRef
 }
 
-// maxShared bounds each content table; past it the table starts afresh
-// (values already shared stay shared).
-const maxShared = 1 << 16
+// maxShared bounds each content table, and maxStrings the string table;
+// past it a table starts afresh (values already shared stay shared).
+const (
+	maxShared  = 1 << 16
+	maxStrings = 1 << 17
+)
 
 func newInterner() *interner {
-	in := &interner{}
+	in := &interner{shapes: newPodShapes(), strs: map[string]string{}}
 	in.reset()
 	return in
 }
@@ -84,11 +125,25 @@ func (in *interner) reset() {
 	in.own = map[string][]snapshot.OwnerRef{}
 }
 
+// str returns the shared copy of s. The table holds its strings: the
+// unique package alone would not do, since it forgets a string at the
+// first GC after its last Handle is dropped, and keeping only the string
+// (Value) does not keep the Handle.
 func (in *interner) str(s string) string {
 	if s == "" {
 		return ""
 	}
-	return unique.Make(s).Value()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if got, ok := in.strs[s]; ok {
+		return got
+	}
+	if len(in.strs) >= maxStrings {
+		in.strs = map[string]string{}
+	}
+	s = strings.Clone(s)
+	in.strs[s] = s
+	return s
 }
 
 func shared[V any](in *interner, table *map[string]V, key string, v V) V {
