@@ -196,7 +196,7 @@ func TestDiagnoseCrashLoopingPod(t *testing.T) {
 			Check, Result string
 		} `json:"checks"`
 		Runbook  string `json:"runbook"`
-		Playbook struct{ Status string }
+		Playbook struct{ Playbook, Status string }
 	}
 	if err := json.Unmarshal([]byte(out), &rb); err != nil {
 		t.Fatal(err)
@@ -205,8 +205,9 @@ func TestDiagnoseCrashLoopingPod(t *testing.T) {
 	for _, c := range rb.Checks {
 		firing = firing || c.Check == "pod.crash_looping" && c.Result == "firing"
 	}
-	if !firing || !strings.Contains(rb.Runbook, "kubectl -n "+ns+" logs "+pod+" -c app --previous") || rb.Playbook.Status != "unavailable" {
-		t.Errorf("runbook: checks %+v, playbook %q\n%s", rb.Checks, rb.Playbook.Status, rb.Runbook)
+	if !firing || !strings.Contains(rb.Runbook, "kubectl -n "+ns+" logs "+pod+" -c app --previous") || rb.Playbook.Status != "proposed" ||
+		rb.Playbook.Playbook != "pod-crashloop-after-change" {
+		t.Errorf("runbook: checks %+v, playbook %+v\n%s", rb.Checks, rb.Playbook, rb.Runbook)
 	}
 }
 
