@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubepatrol/patrol/e2e/scenarios"
+	"github.com/kubepatrol/patrol/remediation"
 )
 
 // The real alerting chain the remediation tests start from:
@@ -79,30 +80,12 @@ type amAlert struct {
 	} `json:"receivers"`
 }
 
-// amWebhook is the body Alertmanager's webhook receiver posts (version 4).
-type amWebhook struct {
-	Version           string            `json:"version"`
-	GroupKey          string            `json:"groupKey"`
-	TruncatedAlerts   int               `json:"truncatedAlerts"`
-	Status            string            `json:"status"` // firing, resolved
-	Receiver          string            `json:"receiver"`
-	GroupLabels       map[string]string `json:"groupLabels"`
-	CommonLabels      map[string]string `json:"commonLabels"`
-	CommonAnnotations map[string]string `json:"commonAnnotations"`
-	ExternalURL       string            `json:"externalURL"`
-	Alerts            []amWebhookAlert  `json:"alerts"`
-}
-
-// amWebhookAlert is one alert of an amWebhook.
-type amWebhookAlert struct {
-	Status       string            `json:"status"` // firing, resolved
-	Labels       map[string]string `json:"labels"`
-	Annotations  map[string]string `json:"annotations"`
-	StartsAt     time.Time         `json:"startsAt"`
-	EndsAt       time.Time         `json:"endsAt"`
-	GeneratorURL string            `json:"generatorURL"`
-	Fingerprint  string            `json:"fingerprint"`
-}
+// amWebhook is Alertmanager's webhook payload (version 4), decoded with
+// the very types patrold's intake uses; amWebhookAlert is one of its alerts.
+type (
+	amWebhook      remediation.WebhookMessage
+	amWebhookAlert = remediation.Alert
+)
 
 // find returns the alert named alertname about node, if the payload has it.
 func (w amWebhook) find(alertname, node string) (amWebhookAlert, bool) {
