@@ -334,9 +334,11 @@ func TestCrashBetweenIntentAndOutcome(t *testing.T) {
 	}
 	l.Close()
 
-	r2 := openRig(t, path, cl, pbs)
-	r2.cordon.done = cordon.done // the cluster remembers the cordon
-	r2.eng.resume(context.Background())
+	// The restarted daemon's cordon sees the cluster as the crash left it.
+	after := newFake("cordon")
+	after.done = cordon.done
+	r2 := openRig(t, path, cl, pbs, func(o *Options) { o.Actions = map[string]Action{"cordon": after, "drain": newFake("drain")} })
+	r2.cordon = after
 	rec = r2.waitState(t, o.RecordID, ledger.Succeeded)
 	if rec.Steps[0].Status != ledger.StepReconciled || !strings.Contains(rec.Steps[0].Message, "not repeated") {
 		t.Errorf("step after restart: %+v", rec.Steps[0])

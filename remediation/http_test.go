@@ -144,8 +144,7 @@ func TestWebhookHTTP(t *testing.T) {
 // retries, and nothing is acted on.
 func TestWebhookLedgerDown(t *testing.T) {
 	cl := fleet(9, "worker-c")
-	r := newRig(t, cl, []*rules.Playbook{parsePB(t, nodePlaybook)})
-	r.eng.opt.Ledger = failingLedger{r.led}
+	r := newRig(t, cl, []*rules.Playbook{parsePB(t, nodePlaybook)}, func(o *Options) { o.Ledger = failingLedger{o.Ledger} })
 	mux := http.NewServeMux()
 	r.eng.Register(mux, HTTPOptions{})
 	rec := httptest.NewRecorder()
