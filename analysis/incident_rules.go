@@ -744,7 +744,7 @@ func (g *grouper) nodeAttribution(node string, nf nodeFault) attribution {
 	msg := "node " + node + " is " + nf.word
 	if nf.cond.Status != "" {
 		msg += fmt.Sprintf(" (Ready=%s", nf.cond.Status)
-		if r := joinColon(nf.cond.Reason, nf.cond.Message); r != "" {
+		if r := checks.JoinNonEmpty(nf.cond.Reason, nf.cond.Message); r != "" {
 			msg += " " + oneLine(r, 140)
 		}
 		msg += ")"
@@ -755,16 +755,6 @@ func (g *grouper) nodeAttribution(node string, nf nodeFault) attribution {
 		ev.Time = &t
 	}
 	return attribution{cause: "node/" + node, rule: RuleNode, conf: nf.conf, ev: []checks.Evidence{ev}}
-}
-
-func joinColon(a, b string) string {
-	switch {
-	case a == "":
-		return b
-	case b == "":
-		return a
-	}
-	return a + ": " + b
 }
 
 // podCause decides why a pod is down, deepest shared cause first.

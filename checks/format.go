@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -30,4 +31,30 @@ func Round(d time.Duration) string {
 		return fmt.Sprintf("%dd", days)
 	}
 	return fmt.Sprintf("%dd%dh", days, h)
+}
+
+// JoinNonEmpty joins a reason and a message as "reason: message", leaving
+// out whichever is empty (and the colon with it).
+func JoinNonEmpty(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + ": " + b
+}
+
+// Bytes renders a size in binary units for people: 512 B, 1.9 GiB.
+func Bytes(v float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
+	i := 0
+	for math.Abs(v) >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%.0f B", v)
+	}
+	return fmt.Sprintf("%.1f %s", v, units[i])
 }

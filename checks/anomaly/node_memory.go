@@ -1,6 +1,9 @@
 package anomaly
 
-import "github.com/kubepatrol/patrol/collectors/snapshot"
+import (
+	"github.com/kubepatrol/patrol/checks"
+	"github.com/kubepatrol/patrol/collectors/snapshot"
+)
 
 // NodeMemory fires when a node's available memory drops anomalously for
 // that node.
@@ -13,7 +16,7 @@ var NodeMemory = (&family{
 	kind: snapshot.KindMetricsNode, reason: "NodeMemoryAnomaly",
 	series: SeriesNodeMemory, nodes: true,
 	what:   func(_ map[string]string, node string) string { return "the memory available on " + node },
-	format: bytes, dir: Down,
+	format: checks.Bytes, dir: Down,
 	remedy: "Find what grew on the node (kubectl top pods -A --sort-by=memory --field-selector spec.nodeName=NODE; on the node: " +
 		"ps aux --sort=-rss | head) and whether its memory requests match its usage.",
 	priority: 30,

@@ -52,13 +52,13 @@ var EtcdDBSize = checks.New(checks.Meta{
 	}
 	inst := worst.Labels["instance"]
 	msg := fmt.Sprintf("etcd database on %s is %s, %s of its %s quota; at the quota etcd refuses all writes (NOSPACE)",
-		inst, bytes(size), percent(ratio), bytes(q))
-	ev := []checks.Evidence{seriesEvidence(worst, bytes(size), "database file size")}
+		inst, checks.Bytes(size), percent(ratio), checks.Bytes(q))
+	ev := []checks.Evidence{seriesEvidence(worst, checks.Bytes(size), "database file size")}
 	if u, ok := inUse[inst]; ok && u > 0 && u < size {
-		msg += fmt.Sprintf("; %s of it is free space a defragmentation would reclaim", bytes(size-u))
-		ev = append(ev, seriesEvidence(inUseS[inst], bytes(u), "logically used"))
+		msg += fmt.Sprintf("; %s of it is free space a defragmentation would reclaim", checks.Bytes(size-u))
+		ev = append(ev, seriesEvidence(inUseS[inst], checks.Bytes(u), "logically used"))
 	}
-	ev = append(ev, seriesEvidence(quotaS[inst], bytes(q), "backend quota"),
+	ev = append(ev, seriesEvidence(quotaS[inst], checks.Bytes(q), "backend quota"),
 		threshold("warning_ratio", percent(warn), "critical at "+percent(crit)))
 	f := env.Finding(cluster(env), "EtcdDatabaseQuotaLowSpace", msg, ev...)
 	if ratio >= crit {

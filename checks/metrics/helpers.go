@@ -146,20 +146,6 @@ func seconds(v float64) string {
 	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + "s"
 }
 
-// bytes renders a size in binary units: 1.9 GiB.
-func bytes(v float64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
-	i := 0
-	for math.Abs(v) >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%.0f B", v)
-	}
-	return fmt.Sprintf("%.1f %s", v, units[i])
-}
-
 // percent renders a ratio as a percentage: 4.2%.
 func percent(r float64) string {
 	p := r * 100

@@ -143,12 +143,12 @@ var FilesystemFilling = checks.New(checks.Meta{
 		ref, nodeName := nodeRef(env, w.s.Labels, uname)
 		where := ref.Name
 		msg := fmt.Sprintf("filesystem %s (%s, %s) on %s has %s free (%s of %s)", w.s.Labels["mountpoint"], w.s.Labels["device"], w.s.Labels["fstype"],
-			where, percent(w.free/100), bytes(w.avail), bytes(w.size))
+			where, percent(w.free/100), checks.Bytes(w.avail), checks.Bytes(w.size))
 		if w.horizon != "" {
 			msg += " and, at the rate of the last 6 hours, fills up within " + w.horizon
 		}
 		if d := w.drop; d != nil {
-			msg += fmt.Sprintf(" after an anomalous drop from its usual %s (anomaly score %.2f)", bytes(d.Explanation.Expected), d.Score)
+			msg += fmt.Sprintf(" after an anomalous drop from its usual %s (anomaly score %.2f)", checks.Bytes(d.Explanation.Expected), d.Score)
 		}
 		var ev []checks.Evidence
 		var others []string
@@ -157,7 +157,7 @@ var FilesystemFilling = checks.New(checks.Meta{
 				others = append(others, fmt.Sprintf("%s %s free", f.s.Labels["mountpoint"], percent(f.free/100)))
 			}
 			if i < 4 {
-				ev = append(ev, seriesEvidence(f.s, bytes(f.avail), fmt.Sprintf("%s free of %s", percent(f.free/100), bytes(f.size))))
+				ev = append(ev, seriesEvidence(f.s, checks.Bytes(f.avail), fmt.Sprintf("%s free of %s", percent(f.free/100), checks.Bytes(f.size))))
 			}
 		}
 		if len(others) > 0 {
@@ -165,11 +165,11 @@ var FilesystemFilling = checks.New(checks.Meta{
 		}
 		if s := p24[key(w.s.Labels)]; s != nil {
 			if l, ok := s.Last(); ok {
-				ev = append(ev, seriesEvidence(s, bytes(l.V), "free space predicted in 24h from the last 6h"))
+				ev = append(ev, seriesEvidence(s, checks.Bytes(l.V), "free space predicted in 24h from the last 6h"))
 			}
 		}
 		if d := w.drop; d != nil {
-			ev = append(ev, anomaly.Evidence(*d, bytes, detect.PageScore)...)
+			ev = append(ev, anomaly.Evidence(*d, checks.Bytes, detect.PageScore)...)
 		}
 		ev = append(ev, threshold("warning_free_percent", fmt.Sprintf("%g%%", warnFree),
 			fmt.Sprintf("and full within 24h; critical below %g%% and full within 4h; almost full below %g%%/%g%%", critFree, fullWarn, fullCrit)))

@@ -59,9 +59,9 @@ var MemoryExhausting = checks.New(checks.Meta{
 		l, _ := s.Last()
 		ref, nodeName := nodeRef(env, s.Labels, uname)
 		msg := fmt.Sprintf("%s has used %s of its memory for %s (%s of %s available): the kubelet evicts pods and the kernel OOM-kills next",
-			ref.Name, percent(used(l.V)/100), node.Round(l.Time().Sub(since)), bytes(l.V), bytes(t))
+			ref.Name, percent(used(l.V)/100), node.Round(l.Time().Sub(since)), checks.Bytes(l.V), checks.Bytes(t))
 		f := env.Finding(ref, "NodeMemoryHighUtilization", msg,
-			seriesEvidence(s, bytes(l.V), fmt.Sprintf("available of %s (%s used) since %s", bytes(t), percent(used(l.V)/100), since.Format(time.RFC3339))),
+			seriesEvidence(s, checks.Bytes(l.V), fmt.Sprintf("available of %s (%s used) since %s", checks.Bytes(t), percent(used(l.V)/100), since.Format(time.RFC3339))),
 			threshold("max_used_percent", fmt.Sprintf("%g%%", warnUsed), fmt.Sprintf("for %s; critical above %g%%", shortDur(wait), critUsed)))
 		if crit, _ := sustainedStrict(s, wait, func(v float64) bool { return used(v) > critUsed }); crit {
 			f.Severity = checks.Critical

@@ -55,22 +55,12 @@ func conditionCheck(m checks.Meta, condType, badStatus, reason string, describe 
 // ConditionEvidence renders a node condition as evidence.
 func ConditionEvidence(c snapshot.Condition) checks.Evidence {
 	ev := checks.Evidence{Type: checks.EvCondition, Path: "status.conditions[" + c.Type + "]",
-		Value: c.Status, Message: joinNonEmpty(c.Reason, c.Message)}
+		Value: c.Status, Message: checks.JoinNonEmpty(c.Reason, c.Message)}
 	if !c.LastTransitionTime.IsZero() {
 		t := c.LastTransitionTime
 		ev.Time = &t
 	}
 	return ev
-}
-
-func joinNonEmpty(a, b string) string {
-	switch {
-	case a == "":
-		return b
-	case b == "":
-		return a
-	}
-	return a + ": " + b
 }
 
 // Round renders a duration for people (see checks.Round).
@@ -86,7 +76,7 @@ var NotReady = conditionCheck(checks.Meta{
 	Priority: 90,
 	Remedy:   "kubectl describe node NODE; check the kubelet and container runtime on the node (journalctl -u kubelet).",
 }, "Ready", "False", "NodeNotReady", func(n *snapshot.Node, c snapshot.Condition, age time.Duration) string {
-	return fmt.Sprintf("node %s is NotReady for %s: %s", n.Name, Round(age), joinNonEmpty(c.Reason, c.Message))
+	return fmt.Sprintf("node %s is NotReady for %s: %s", n.Name, Round(age), checks.JoinNonEmpty(c.Reason, c.Message))
 })
 
 // Unreachable fires when the node controller lost the kubelet's status
@@ -112,7 +102,7 @@ func pressure(id, cond, title, what, remedy string) checks.Check {
 		ID: id, Title: title, Severity: checks.Warning, Priority: 60, Remedy: remedy,
 		Description: fmt.Sprintf("The kubelet reports %s=True: %s", cond, what),
 	}, cond, "True", cond, func(n *snapshot.Node, c snapshot.Condition, age time.Duration) string {
-		return fmt.Sprintf("node %s has %s for %s: %s", n.Name, cond, Round(age), joinNonEmpty(c.Reason, c.Message))
+		return fmt.Sprintf("node %s has %s for %s: %s", n.Name, cond, Round(age), checks.JoinNonEmpty(c.Reason, c.Message))
 	})
 }
 

@@ -80,7 +80,7 @@ var ProblemCondition = checks.New(checks.Meta{
 		var since time.Time
 		for _, c := range hits {
 			p := c.Type + ": " + problemConditions[c.Type]
-			if m := strings.TrimSpace(joinNonEmpty(c.Reason, c.Message)); m != "" {
+			if m := strings.TrimSpace(checks.JoinNonEmpty(c.Reason, c.Message)); m != "" {
 				p += " (" + m + ")"
 			}
 			parts = append(parts, p)

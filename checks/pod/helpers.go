@@ -204,7 +204,7 @@ func eventEvidence(e *snapshot.Event) checks.Evidence {
 
 func conditionEvidence(c snapshot.Condition) checks.Evidence {
 	ev := checks.Evidence{Type: checks.EvCondition, Path: "status.conditions[" + c.Type + "]",
-		Value: c.Status, Message: joinNonEmpty(c.Reason, c.Message)}
+		Value: c.Status, Message: checks.JoinNonEmpty(c.Reason, c.Message)}
 	if !c.LastTransitionTime.IsZero() {
 		t := c.LastTransitionTime
 		ev.Time = &t
@@ -317,16 +317,6 @@ func clipMiddle(s string, n int) string {
 	head := n / 2
 	tail := n - head - 3
 	return strings.TrimSpace(string(r[:head])) + " … " + strings.TrimSpace(string(r[len(r)-tail:]))
-}
-
-func joinNonEmpty(a, b string) string {
-	switch {
-	case a == "":
-		return b
-	case b == "":
-		return a
-	}
-	return a + ": " + b
 }
 
 func plural(n int, one, many string) string {
@@ -466,7 +456,7 @@ func (h nodeHealth) describe() string {
 	case h.ready.Status == "Unknown":
 		return "is unreachable (" + firstNonEmpty(h.ready.Message, "Ready=Unknown") + ")"
 	case h.ready.Status == "False":
-		return "is NotReady (" + firstNonEmpty(joinNonEmpty(h.ready.Reason, firstLine(h.ready.Message, 160)), "Ready=False") + ")"
+		return "is NotReady (" + firstNonEmpty(checks.JoinNonEmpty(h.ready.Reason, firstLine(h.ready.Message, 160)), "Ready=False") + ")"
 	}
 	return ""
 }
@@ -478,7 +468,7 @@ func (h nodeHealth) evidence(name string) checks.Evidence {
 			Message: "node " + name + " is not in the cluster's Node list"}
 	case h.node != nil:
 		ev := checks.Evidence{Type: checks.EvRelation, Path: "node/" + name + "/status.conditions[Ready]",
-			Value: firstNonEmpty(h.ready.Status, "missing"), Message: joinNonEmpty(h.ready.Reason, h.ready.Message)}
+			Value: firstNonEmpty(h.ready.Status, "missing"), Message: checks.JoinNonEmpty(h.ready.Reason, h.ready.Message)}
 		if !h.ready.LastTransitionTime.IsZero() {
 			t := h.ready.LastTransitionTime
 			ev.Time = &t

@@ -56,7 +56,7 @@ func runPendingTooLong(ctx context.Context, env *checks.Env) []checks.Finding {
 		var b strings.Builder
 		var ev []checks.Evidence
 		reason := "PendingTooLong"
-		ev = append(ev, fieldEvidence("status.phase", p.Phase, joinNonEmpty(p.Reason, p.Message), nil))
+		ev = append(ev, fieldEvidence("status.phase", p.Phase, checks.JoinNonEmpty(p.Reason, p.Message), nil))
 		switch {
 		case p.NodeName == "":
 			reason = "NotScheduled"

@@ -63,7 +63,7 @@ var CronJobFailing = checks.New(checks.Meta{
 			if c.LastSuccessfulTime != nil && !end.IsZero() && c.LastSuccessfulTime.After(end) {
 				continue // a later run succeeded and its Job is already gone
 			}
-			msg := fmt.Sprintf("cronjob %s: its latest run, job %s, failed: %s", c.Name, lastDone.Name, joinColon(fc.Reason, oneLine(fc.Message, 300)))
+			msg := fmt.Sprintf("cronjob %s: its latest run, job %s, failed: %s", c.Name, lastDone.Name, checks.JoinNonEmpty(fc.Reason, oneLine(fc.Message, 300)))
 			ev := []checks.Evidence{statusEv, successEv,
 				{Type: checks.EvRelation, Path: "job/" + lastDone.Name, Value: firstNonEmpty(fc.Reason, "Failed"),
 					Message: oneLine(fc.Message, 1024), Time: timePtr(end)}}

@@ -82,7 +82,7 @@ var DeploymentReplicasUnavailable = checks.New(checks.Meta{
 			msg += ": " + summarize(ts)
 			ev = append(ev, troubleEvidence(ts)...)
 		case hasFail && fail.Status == "True":
-			msg += ": " + joinColon(fail.Reason, oneLine(fail.Message, 400))
+			msg += ": " + checks.JoinNonEmpty(fail.Reason, oneLine(fail.Message, 400))
 		default:
 			if rs := newestReplicaSet(rss); rs != nil {
 				if e := freshEvent(env, snapshot.KindReplicaSet, rs.Namespace, rs.Name, time.Hour, "FailedCreate"); e != nil {

@@ -152,7 +152,7 @@ func newReplicaSetStory(env *checks.Env, d *snapshot.Deployment, rs *snapshot.Re
 	s := fmt.Sprintf("new ReplicaSet %s has %d/%d pods ready", rs.Name, rs.ReadyReplicas, rs.Replicas)
 	if c, ok := snapshot.FindCondition(rs.Conditions, "ReplicaFailure"); ok && c.Status == "True" {
 		*ev = append(*ev, rsCondEvidence(rs, c))
-		return s + ": " + joinColon(c.Reason, oneLine(c.Message, 400))
+		return s + ": " + checks.JoinNonEmpty(c.Reason, oneLine(c.Message, 400))
 	}
 	ts := troubles(env, podsOf(env, rs.UID), nil)
 	if len(ts) > 0 {

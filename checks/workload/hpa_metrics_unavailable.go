@@ -59,7 +59,7 @@ var HPAMetricsUnavailable = checks.New(checks.Meta{
 			}
 		}
 		msg := fmt.Sprintf("hpa %s cannot compute its metrics for %s and does not scale %s %s (stuck at %s): %s",
-			h.Name, round(env.Age(since)), h.TargetKind, h.TargetName, plural(int(h.CurrentReplicas), "replica", "replicas"), joinColon(reason, detail))
+			h.Name, round(env.Age(since)), h.TargetKind, h.TargetName, plural(int(h.CurrentReplicas), "replica", "replicas"), checks.JoinNonEmpty(reason, detail))
 		if hint := metricsHint(c.Message); hint != "" {
 			msg += " — " + hint
 		}

@@ -92,7 +92,7 @@ var HPAReplicasMismatch = checks.New(checks.Meta{
 			}
 		}
 		if c, ok := hpaCond(h, "AbleToScale", "False"); ok {
-			msg += "; " + joinColon(c.Reason, oneLine(c.Message, 300))
+			msg += "; " + checks.JoinNonEmpty(c.Reason, oneLine(c.Message, 300))
 			ev = append(ev, conditionEvidence(c))
 		}
 		if e := env.Index.LatestEvent(snapshot.KindHPA, h.Namespace, h.Name, "FailedRescale", "FailedUpdateScale"); e != nil {

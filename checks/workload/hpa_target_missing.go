@@ -43,7 +43,7 @@ var HPATargetMissing = checks.New(checks.Meta{
 			if c.LastTransitionTime.After(since) {
 				since = c.LastTransitionTime
 			}
-			detail = joinColon(c.Reason, oneLine(c.Message, 400))
+			detail = checks.JoinNonEmpty(c.Reason, oneLine(c.Message, 400))
 		} else if t, known := targetOf(env, targets, h); !known || t != nil {
 			continue
 		} else {

@@ -187,7 +187,7 @@ func restartedContainer(p *snapshot.Pod) (*snapshot.Container, string, bool) {
 func podFailure(p *snapshot.Pod) string {
 	var parts []string
 	if p.Reason != "" {
-		parts = append(parts, joinColon(p.Reason, oneLine(p.Message, 200)))
+		parts = append(parts, checks.JoinNonEmpty(p.Reason, oneLine(p.Message, 200)))
 	}
 	if c, _, ok := failedContainer(p); ok {
 		s := fmt.Sprintf("container %s failed with %s", c.Name, termination(c.State))

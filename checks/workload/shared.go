@@ -155,7 +155,7 @@ func podTrouble(env *checks.Env, p *snapshot.Pod) (trouble, bool) {
 	}
 	if c, ok := snapshot.FindCondition(p.Conditions, "Ready"); ok && c.Status != "True" {
 		t.reason, t.rank = "NotReady", 10
-		t.detail = firstNonEmpty(oneLine(joinColon(c.Reason, c.Message), 300), "pod is not ready")
+		t.detail = firstNonEmpty(oneLine(checks.JoinNonEmpty(c.Reason, c.Message), 300), "pod is not ready")
 		t.ev = append(t.ev, conditionEvidence(c))
 		return t, true
 	}
@@ -510,7 +510,7 @@ func nodeState(c snapshot.Condition) string {
 	if c.Status == "Unknown" {
 		return "unreachable (" + firstNonEmpty(oneLine(c.Message, 200), "node status unknown") + ")"
 	}
-	if r := oneLine(joinColon(c.Reason, c.Message), 200); r != "" {
+	if r := oneLine(checks.JoinNonEmpty(c.Reason, c.Message), 200); r != "" {
 		return "NotReady (" + r + ")"
 	}
 	return "NotReady"
@@ -591,7 +591,7 @@ func at(t time.Time) *time.Time { return &t }
 
 func conditionEvidence(c snapshot.Condition) checks.Evidence {
 	ev := checks.Evidence{Type: checks.EvCondition, Path: "status.conditions[" + c.Type + "]",
-		Value: c.Status, Message: joinColon(c.Reason, c.Message)}
+		Value: c.Status, Message: checks.JoinNonEmpty(c.Reason, c.Message)}
 	if !c.LastTransitionTime.IsZero() {
 		ev.Time = at(c.LastTransitionTime)
 	}
@@ -674,16 +674,6 @@ func flat(s string) bool {
 		space = sp
 	}
 	return s == "" || !space
-}
-
-func joinColon(a, b string) string {
-	switch {
-	case a == "":
-		return b
-	case b == "":
-		return a
-	}
-	return a + ": " + b
 }
 
 func joinSemi(a, b string) string {
