@@ -618,13 +618,7 @@ func (e *Engine) unhealthyNodes(s *snapshot.Snapshot) map[string]bool {
 	out := map[string]bool{}
 	for i := range s.Nodes {
 		n := &s.Nodes[i]
-		ready := false
-		for _, c := range n.Conditions {
-			if c.Type == "Ready" && c.Status == "True" {
-				ready = true
-			}
-		}
-		if !ready {
+		if c, ok := snapshot.FindCondition(n.Conditions, "Ready"); !ok || c.Status != "True" {
 			out["Node/"+n.Name] = true
 		}
 	}

@@ -184,11 +184,17 @@ func (e *Engine) advance(ctx context.Context, rec *ledger.Record) error {
 // target itself.
 func confirmed(fs []checks.Finding, t checks.ObjectRef) bool {
 	for _, f := range fs {
-		if f.Status != checks.Unknown && f.Object.Kind == t.Kind && f.Object.Namespace == t.Namespace && f.Object.Name == t.Name {
+		if f.Status != checks.Unknown && sameObject(f.Object, t) {
 			return true
 		}
 	}
 	return false
+}
+
+// sameObject compares kind, namespace and name: a target named by an
+// alert's labels has no UID.
+func sameObject(a, b checks.ObjectRef) bool {
+	return a.Kind == b.Kind && a.Namespace == b.Namespace && a.Name == b.Name
 }
 
 func anyStarted(rec *ledger.Record) bool {
@@ -467,7 +473,7 @@ func (e *Engine) runChecks(ctx context.Context, ids []string, t checks.ObjectRef
 	}
 	var out []checks.Finding
 	for _, f := range e.results(ctx, s, sel) {
-		same := f.Object.Kind == t.Kind && f.Object.Namespace == t.Namespace && f.Object.Name == t.Name
+		same := sameObject(f.Object, t)
 		onNode := near && t.Kind == string(snapshot.KindNode) && f.Node == t.Name
 		if same || onNode || (f.Status == checks.Unknown && f.Object.Name == "") {
 			out = append(out, f)

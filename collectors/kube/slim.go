@@ -163,11 +163,7 @@ func (in *interner) strMap(m map[string]string) map[string]string {
 	if len(m) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := sortedKeys(m)
 	var b strings.Builder
 	for _, k := range keys {
 		b.WriteString(k)
