@@ -74,20 +74,29 @@ func freeAddr(t *testing.T) string {
 // the admin kubeconfig; its log goes to <reportDir>/<test>-<name>.log.
 func startPatrold(t *testing.T, name, config string) *patrold {
 	t.Helper()
-	bin := buildPatrold(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, name+".yaml")
+	path := filepath.Join(t.TempDir(), name+".yaml")
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	return launchPatrold(t, name, path, freeAddr(t))
+}
+
+// launchPatrold starts bin/patrold on a config file and address with the
+// admin kubeconfig and extra environment (KEY=value); its log goes to
+// <reportDir>/<test>-<name>.log. t's cleanup kills it.
+func launchPatrold(t *testing.T, name, configPath, addr string, env ...string) *patrold {
+	t.Helper()
+	bin := buildPatrold(t)
 	logPath := filepath.Join(reportDir, unsafeName.ReplaceAllString(t.Name(), "_")+"-"+name+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--config", path, "--kubeconfig", adminKubeconfig, "--listen", addr, "-v")
+	cmd := exec.Command(bin, "--config", configPath, "--kubeconfig", adminKubeconfig, "--listen", addr, "-v")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

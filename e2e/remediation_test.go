@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -136,27 +135,11 @@ remediation:
 	return r
 }
 
-// start runs patrold on the rig's config, address and ledger.
+// start runs patrold on the rig's config, address and ledger, and waits
+// until it is ready.
 func (r *remediationRig) start(t *testing.T, name string, env ...string) *patrold {
 	t.Helper()
-	bin := buildPatrold(t)
-	logPath := filepath.Join(reportDir, unsafeName.ReplaceAllString(t.Name(), "_")+"-"+name+".log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--config", r.config, "--kubeconfig", adminKubeconfig, "--listen", r.addr, "-v")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), env...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &patrold{name: name, cmd: cmd, addr: r.addr, done: make(chan error, 1)}
-	go func() {
-		p.done <- cmd.Wait()
-		logFile.Close()
-	}()
-	t.Cleanup(p.kill)
+	p := launchPatrold(t, name, r.config, r.addr, env...)
 	waitUntil(t, 60*time.Second, name+" ready", func() bool { c, _ := p.get("/readyz"); return c == 200 })
 	r.p = p
 	return p
