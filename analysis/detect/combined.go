@@ -63,6 +63,10 @@ const (
 //     bucket for jitter, is 3 robust σ or more from the median), a value
 //     within that bucket's spread has its score capped by how typical it
 //     is there, so a daily cron spike stops alarming after two days;
+//     and, for the tests but the seasonal one, caps what repeats an
+//     excursion of each of the last three periods within about an hour of
+//     this phase, when excursions that large are rare at other hours (a
+//     nightly job whose start wanders, see recurrence);
 //  7. reports nothing during a warm-up, and after an alarm (score >=
 //     Options.Alarm, by default AlarmScore) stays quiet for
 //     Options.Cooldown samples, so that one incident gives one alarm.
@@ -70,7 +74,8 @@ const (
 // Good at: what its parts are good at, on series of any scale and
 // distribution, with one threshold for all: spikes and dips, level shifts,
 // values never seen before, missing or changed daily cycles; one alarm per
-// incident; recurring spikes at the same time of day are learnt.
+// incident; recurring spikes at the same time of day are learnt, also
+// when their time wanders by up to an hour.
 //
 // Bad at: anomalies within the usual range that only change the pattern
 // (bursts that come more often than usual), anything in the warm-up (one
@@ -81,9 +86,11 @@ const (
 //
 // Windowed: the state is the robust window (2·Window float64s), the
 // seasonal profiles (four float64s and an int64 per phase bucket, at most
-// 2016 + 288 buckets), four calibrators (401 float64s and a delay of
-// Cooldown bytes each) and a few numbers: about 70 KB per series with the
-// defaults and 5-minute samples, whatever the length of the series.
+// 2016 + 288 buckets), the recurrence memories (24 bytes per hour of the
+// last three periods: 75 + 507 slots), four calibrators (401 float64s and
+// a delay of Cooldown bytes each) and a few numbers: about 115 KB per
+// series with the defaults and 5-minute samples, whatever the length of
+// the series.
 type Combined struct {
 	season   *seasonality
 	robust   *RobustZ
@@ -186,17 +193,50 @@ func (d *Combined) surprise(t time.Time, v float64) float64 {
 		// The veto's scale is the window's, after this sample.
 		med := d.robust.w.median()
 		floor = d.robust.scale(med)
+		unix := t.Unix()
 		typical := -1.0
 		for _, m := range d.season.models {
-			if z := m.typical(t.Unix(), v, med, floor); z >= 0 && (typical < 0 || z < typical) {
+			if z := m.typical(unix, v, med, floor); z >= 0 && (typical < 0 || z < typical) {
 				typical = z
 			}
-			m.learnBucket(t.Unix(), v)
+			m.learnBucket(unix, v)
 		}
 		if typical >= 0 {
 			if c := NormalSurprise(typical); c < u {
 				u, d.last.vetoed = c, true
 			}
+		}
+		u = d.recurring(unix, v, med, u, seasonal, k)
+		for _, m := range d.season.models {
+			m.recur.learn(unix, v)
+		}
+	}
+	return u
+}
+
+// recurring caps the surprise u of v at time unix when it repeats an
+// excursion of the last periods (see recurrence.ratio), at that of a
+// normal deviate of 2·ratio: 2σ for one as large as the smallest of them,
+// 2.5σ (score 0.19) at recurRatio, below the alarm. The seasonal test is
+// exempt: it knows what this phase usually does, and a nightly spike that
+// did not come or came out smaller is its anomaly, not a habit. Only a
+// surprise that could alarm is looked at: below half the alarm level the
+// cap would change nothing that matters.
+func (d *Combined) recurring(unix int64, v, med, u float64, seasonal bool, k int) float64 {
+	if u < 0.5*d.alarm*MaxSurprise {
+		return u
+	}
+	var keep float64
+	if seasonal {
+		keep = max(0, d.last.u[testSeasonal]-logCount[k])
+	}
+	for _, m := range d.season.models {
+		r := m.recur.ratio(unix, v, med)
+		if r < 0 {
+			continue
+		}
+		if c := max(NormalSurprise(2*r), keep); c < u {
+			u, d.last.vetoed = c, true
 		}
 	}
 	return u

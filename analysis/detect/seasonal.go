@@ -55,6 +55,7 @@ type hwModel struct {
 	bmean, bvar []float64
 	cycles      []int32
 	seenAt      []int64
+	recur       *recurrence
 }
 
 // typical is how many standard deviations v is from the closest of the
@@ -114,6 +115,7 @@ func newHWModel(period time.Duration, step int64, first int64) *hwModel {
 	for i := range m.profile {
 		m.profile[i] = math.NaN()
 	}
+	m.recur = newRecurrence(p, first)
 	return m
 }
 
@@ -330,4 +332,128 @@ func (d *Seasonal) residualZ(t time.Time, v float64) float64 {
 		return d.s.models[0].lastZ
 	}
 	return 0
+}
+
+// Recurrence: a jittered daily job. A value is a recurring excursion when,
+// on each of the last recurCycles periods, the series went at least about
+// as far from its median in the same direction within about an hour of
+// this phase, and excursions that large are rare enough elsewhere that
+// such a match is not chance.
+const (
+	// recurSlot is the resolution of the memory of past excursions: an
+	// hour (or an eighth of a short period).
+	recurSlot = int64(time.Hour / time.Second)
+	// recurCycles: the excursion must have happened in each of the last 3
+	// periods (three nights in a row for a nightly job).
+	recurCycles = 3
+	// recurRatio: and this one may go at most 25% farther than the
+	// smallest of them.
+	recurRatio = 1.25
+	// recurChance: the match must be unlikely by chance (below 1%) for a
+	// series with excursions that large in the same fraction of its
+	// hours: a bursty series matches everywhere and is not a habit.
+	recurChance = 0.01
+)
+
+// recurrence remembers, per slot (hour) of the last recurCycles periods,
+// the highest and lowest value seen. Its state is 24 bytes per slot: 75
+// slots for a day, 507 for a week.
+type recurrence struct {
+	period, slot int64 // in seconds
+	perSlots     int64 // slots per period
+	first        int64 // unix seconds of the first sample
+	hi, lo       []float64
+	at           []int64 // which absolute slot each ring entry holds; -1: none
+}
+
+func newRecurrence(period, first int64) *recurrence {
+	slot := recurSlot
+	if period/slot < minBuckets {
+		slot = period / minBuckets
+	}
+	per := period / slot
+	n := recurCycles*per + 3 // the slots a ±1 slot look-back reaches, and this one
+	r := &recurrence{period: period, slot: slot, perSlots: per, first: first,
+		hi: make([]float64, n), lo: make([]float64, n), at: make([]int64, n)}
+	for i := range r.at {
+		r.at[i] = -1
+	}
+	return r
+}
+
+func (r *recurrence) index(unix int64) (abs int64, i int) {
+	abs = (unix - r.first) / r.slot
+	return abs, int(abs % int64(len(r.at)))
+}
+
+// learn folds v, seen at unix, into its slot's extremes.
+func (r *recurrence) learn(unix int64, v float64) {
+	a, i := r.index(unix)
+	if a < 0 {
+		return
+	}
+	if r.at[i] != a {
+		r.at[i], r.hi[i], r.lo[i] = a, v, v
+		return
+	}
+	r.hi[i], r.lo[i] = max(r.hi[i], v), min(r.lo[i], v)
+}
+
+// excursion is how far slot entry i went from median in the direction up.
+func (r *recurrence) excursion(i int, up bool, median float64) float64 {
+	if up {
+		return r.hi[i] - median
+	}
+	return median - r.lo[i]
+}
+
+// ratio returns how far v is from median relative to the smallest of the
+// excursions in the same direction within one slot of this phase in each
+// of the last recurCycles periods, when it is at most recurRatio and such
+// a match is unlikely by chance; -1 otherwise (some period had none, v
+// goes farther, or excursions that large are common).
+func (r *recurrence) ratio(unix int64, v, median float64) float64 {
+	a, _ := r.index(unix)
+	up, dev := v >= median, math.Abs(v-median)
+	if dev == 0 {
+		return -1
+	}
+	worst := 0.0
+	for j := int64(1); j <= recurCycles; j++ {
+		best := 0.0
+		for o := int64(-1); o <= 1; o++ {
+			b := a - j*r.perSlots + o
+			if b < 0 {
+				return -1
+			}
+			if i := int(b % int64(len(r.at))); r.at[i] == b {
+				best = max(best, r.excursion(i, up, median))
+			}
+		}
+		if best <= 0 {
+			return -1
+		}
+		if worst = max(worst, dev/best); worst > recurRatio {
+			return -1
+		}
+	}
+	// Chance: with excursions at least dev/recurRatio in a fraction q of
+	// the slots, a three-slot neighbourhood holds one with probability
+	// 1-(1-q)³, and all recurCycles of them do with that to the power.
+	lim := dev / recurRatio
+	var seen, hit int
+	for i, b := range r.at {
+		if b < 0 || b > a || b < a-recurCycles*r.perSlots-1 {
+			continue
+		}
+		seen++
+		if r.excursion(i, up, median) >= lim {
+			hit++
+		}
+	}
+	q := float64(hit) / float64(seen)
+	if math.Pow(1-math.Pow(1-q, 3), recurCycles) > recurChance {
+		return -1
+	}
+	return worst
 }
