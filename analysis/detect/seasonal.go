@@ -359,11 +359,11 @@ const (
 // the highest and lowest value seen. Its state is 24 bytes per slot: 75
 // slots for a day, 507 for a week.
 type recurrence struct {
-	period, slot int64 // in seconds
-	perSlots     int64 // slots per period
-	first        int64 // unix seconds of the first sample
-	hi, lo       []float64
-	at           []int64 // which absolute slot each ring entry holds; -1: none
+	slot     int64 // in seconds
+	perSlots int64 // slots per period
+	first    int64 // unix seconds of the first sample
+	hi, lo   []float64
+	at       []int64 // which absolute slot each ring entry holds; -1: none
 }
 
 func newRecurrence(period, first int64) *recurrence {
@@ -373,7 +373,7 @@ func newRecurrence(period, first int64) *recurrence {
 	}
 	per := period / slot
 	n := recurCycles*per + 3 // the slots a ±1 slot look-back reaches, and this one
-	r := &recurrence{period: period, slot: slot, perSlots: per, first: first,
+	r := &recurrence{slot: slot, perSlots: per, first: first,
 		hi: make([]float64, n), lo: make([]float64, n), at: make([]int64, n)}
 	for i := range r.at {
 		r.at[i] = -1
