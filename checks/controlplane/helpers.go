@@ -104,47 +104,13 @@ func (b backend) evidence(ns, name string) []checks.Evidence {
 		if i == 3 {
 			break
 		}
-		e := checks.Evidence{Type: checks.EvRelation, Path: "pod(" + p.Namespace + "/" + p.Name + ")", Value: podState(p)}
+		e := checks.Evidence{Type: checks.EvRelation, Path: "pod(" + p.Namespace + "/" + p.Name + ")", Value: checks.PodNotReadyReason(p)}
 		if c, ok := snapshot.FindCondition(p.Conditions, "Ready"); ok && !c.LastTransitionTime.IsZero() {
 			e.Time = at(c.LastTransitionTime)
 		}
 		ev = append(ev, e)
 	}
 	return ev
-}
-
-// podState is the short reason a pod is not ready: its first waiting or
-// failed container's reason, else its phase.
-func podState(p *snapshot.Pod) string {
-	if p.DeletionTimestamp != nil {
-		return "Terminating"
-	}
-	if p.NodeName == "" {
-		if c, ok := snapshot.FindCondition(p.Conditions, "PodScheduled"); ok && c.Status == "False" && c.Reason != "" {
-			return "Pending (" + c.Reason + ")"
-		}
-		return "Pending"
-	}
-	for _, cs := range [][]snapshot.Container{p.InitContainers, p.Containers} {
-		for _, c := range cs {
-			if c.State.State == snapshot.StateWaiting && c.State.Reason != "" && c.State.Reason != "PodInitializing" {
-				if c.State.Reason == "CrashLoopBackOff" && c.LastState.Reason != "" {
-					return fmt.Sprintf("CrashLoopBackOff (last %s, exit %d)", c.LastState.Reason, c.LastState.ExitCode)
-				}
-				return c.State.Reason
-			}
-			if c.State.State == snapshot.StateTerminated && c.State.ExitCode != 0 && !c.Sidecar {
-				return fmt.Sprintf("%s (exit %d)", c.State.Reason, c.State.ExitCode)
-			}
-		}
-	}
-	if p.Phase == "Running" {
-		return "Running, not ready"
-	}
-	if p.Phase == "" {
-		return "Unknown"
-	}
-	return p.Phase
 }
 
 func podStates(pods []*snapshot.Pod, n int) string {
@@ -154,7 +120,7 @@ func podStates(pods []*snapshot.Pod, n int) string {
 			parts = append(parts, fmt.Sprintf("and %d more", len(pods)-n))
 			break
 		}
-		parts = append(parts, p.Name+" "+podState(p))
+		parts = append(parts, p.Name+" "+checks.PodNotReadyReason(p))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -88,7 +88,7 @@ var LeaderLeaseStale = checks.New(checks.Meta{
 			if p.Labels["component"] != ll.name {
 				continue
 			}
-			st := podState(p)
+			st := checks.PodNotReadyReason(p)
 			if c, ok := snapshot.FindCondition(p.Conditions, "Ready"); ok && c.Status == "True" && p.DeletionTimestamp == nil {
 				st = "Running, ready"
 			} else {

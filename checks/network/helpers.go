@@ -31,43 +31,6 @@ func notReadySince(p *snapshot.Pod) time.Time {
 	return p.CreationTimestamp
 }
 
-// podStatus summarises why a pod is not ready, in the words kubectl shows:
-// the worst container's waiting or terminated reason, Unschedulable,
-// Terminating, or "Running, not ready".
-func podStatus(p *snapshot.Pod) string {
-	if p.DeletionTimestamp != nil {
-		return "Terminating"
-	}
-	if p.NodeName == "" {
-		if c, ok := snapshot.FindCondition(p.Conditions, "PodScheduled"); ok && c.Status == "False" && c.Reason != "" {
-			return "Pending (" + c.Reason + ")"
-		}
-		return "Pending"
-	}
-	for _, cs := range [][]snapshot.Container{p.InitContainers, p.Containers} {
-		for _, c := range cs {
-			switch {
-			case c.State.State == snapshot.StateWaiting && c.State.Reason != "" && c.State.Reason != "PodInitializing":
-				if c.LastState.Reason != "" && c.State.Reason == "CrashLoopBackOff" {
-					return fmt.Sprintf("%s (%s: last %s, exit %d)", c.State.Reason, c.Name, c.LastState.Reason, c.LastState.ExitCode)
-				}
-				return c.State.Reason + " (" + c.Name + ")"
-			case c.State.State == snapshot.StateTerminated && c.State.ExitCode != 0 && !c.Sidecar:
-				return fmt.Sprintf("%s (%s, exit %d)", nonEmpty(c.State.Reason, "Error"), c.Name, c.State.ExitCode)
-			}
-		}
-	}
-	if p.Phase == "Running" {
-		for _, c := range p.Containers {
-			if c.HasStatus && !c.Ready {
-				return "Running, not ready (" + c.Name + ")"
-			}
-		}
-		return "Running, not ready"
-	}
-	return nonEmpty(p.Phase, "Unknown")
-}
-
 func nonEmpty(s, def string) string {
 	if s == "" {
 		return def
@@ -120,7 +83,7 @@ func podList(pods []*snapshot.Pod, n int) string {
 			parts = append(parts, fmt.Sprintf("and %d more", len(pods)-n))
 			break
 		}
-		parts = append(parts, p.Name+": "+podStatus(p))
+		parts = append(parts, p.Name+": "+checks.PodNotReadyReason(p))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -141,7 +104,7 @@ func selectorString(sel map[string]string) string {
 
 // podEvidence renders a pod's readiness as evidence.
 func podEvidence(p *snapshot.Pod) checks.Evidence {
-	status := podStatus(p)
+	status := checks.PodNotReadyReason(p)
 	if podReady(p) && p.DeletionTimestamp == nil {
 		status = "Running, ready"
 	}

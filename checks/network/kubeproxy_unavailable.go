@@ -97,7 +97,7 @@ var KubeProxyUnavailable = checks.New(checks.Meta{
 		ev := []checks.Evidence{status}
 		for j, p := range bad {
 			if j < 4 {
-				parts = append(parts, nonEmpty(p.NodeName, p.Name)+": "+podStatus(p))
+				parts = append(parts, nonEmpty(p.NodeName, p.Name)+": "+checks.PodNotReadyReason(p))
 			}
 			if j < 6 {
 				ev = append(ev, podEvidence(p))
