@@ -54,7 +54,7 @@ var WarningBurst = checks.New(checks.Meta{
 			t = &tally{reasons: map[string]int{}, objects: map[string]int{}, sample: map[string]*snapshot.Event{}}
 			byNS[e.Namespace] = t
 		}
-		n := countWithin(e, start)
+		n := checks.EventCountSince(e, start)
 		t.total += n
 		t.reasons[e.Reason] += n
 		t.objects[e.Involved.Kind+"/"+e.Involved.Name] += n

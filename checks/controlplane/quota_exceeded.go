@@ -62,7 +62,7 @@ var QuotaExceeded = checks.New(checks.Meta{
 			r = &rejections{}
 			rej[k] = r
 		}
-		r.count += countWithin(e, start)
+		r.count += checks.EventCountSince(e, start)
 		if t := e.FirstTime; !t.IsZero() && (r.first.IsZero() || t.Before(r.first)) {
 			r.first = t
 		}

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -49,7 +48,7 @@ var ReadinessFlapping = checks.New(checks.Meta{
 			if (e.Reason != "NodeNotReady" && e.Reason != "NodeReady") || e.LastTime.Before(start) {
 				continue
 			}
-			c := countWithin(e, start)
+			c := checks.EventCountSince(e, start)
 			if e.Reason == "NodeNotReady" {
 				down[e.Source] += c
 			} else {
@@ -91,25 +90,6 @@ var ReadinessFlapping = checks.New(checks.Meta{
 	}
 	return out
 })
-
-// countWithin estimates how many of an aggregated event's occurrences fall
-// after start, assuming they were spread evenly between its first and last
-// time; at least one, since its last occurrence does.
-func countWithin(e *snapshot.Event, start time.Time) int {
-	n := int(e.Count)
-	if n < 1 {
-		n = 1
-	}
-	if e.FirstTime.IsZero() || !e.FirstTime.Before(start) {
-		return n
-	}
-	span := e.LastTime.Sub(e.FirstTime)
-	if span <= 0 {
-		return 1
-	}
-	est := int(math.Ceil(float64(n) * float64(e.LastTime.Sub(start)) / float64(span)))
-	return max(1, min(n, est))
-}
 
 func maxOf(m map[string]int) int {
 	best := 0
