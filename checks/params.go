@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kubepatrol/patrol/rules"
 )
 
 // Params are a check's resolved parameters: defaults from Meta.Params with
@@ -79,51 +81,14 @@ func parseParam(t ParamType, s string) (any, error) {
 	return nil, fmt.Errorf("unknown parameter type %q", t)
 }
 
-// ParseDuration parses a Go duration and also the d (day) and w (week)
-// units, e.g. "7d", "1w2d", "36h".
+// ParseDuration parses a check parameter's duration: rules.ParseDuration
+// (a Go duration, also with d and w units, e.g. "7d", "1w2d", "36h"), but
+// a parameter may not be empty.
 func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
+	if strings.TrimSpace(s) == "" {
 		return 0, fmt.Errorf("empty duration")
 	}
-	var total time.Duration
-	rest := s
-	for rest != "" {
-		i := 0
-		for i < len(rest) && (rest[i] >= '0' && rest[i] <= '9' || rest[i] == '.') {
-			i++
-		}
-		j := i
-		for j < len(rest) && !(rest[j] >= '0' && rest[j] <= '9') {
-			j++
-		}
-		if i == 0 || j == i {
-			return 0, fmt.Errorf("invalid duration %q (use e.g. 90s, 15m, 36h, 7d)", s)
-		}
-		num, unit := rest[:i], rest[i:j]
-		var mult time.Duration
-		switch unit {
-		case "d":
-			mult = 24 * time.Hour
-		case "w":
-			mult = 7 * 24 * time.Hour
-		default:
-			d, err := time.ParseDuration(num + unit)
-			if err != nil {
-				return 0, fmt.Errorf("invalid duration %q (use e.g. 90s, 15m, 36h, 7d)", s)
-			}
-			total += d
-			rest = rest[j:]
-			continue
-		}
-		f, err := strconv.ParseFloat(num, 64)
-		if err != nil {
-			return 0, fmt.Errorf("invalid duration %q", s)
-		}
-		total += time.Duration(f * float64(mult))
-		rest = rest[j:]
-	}
-	return total, nil
+	return rules.ParseDuration(s)
 }
 
 // Duration returns a duration parameter.

@@ -150,7 +150,7 @@ type Duration string
 // Value parses d; the empty string and invalid values (which Validate
 // rejects) are 0.
 func (d Duration) Value() time.Duration {
-	v, _ := parseDuration(string(d))
+	v, _ := ParseDuration(string(d))
 	return v
 }
 
@@ -266,7 +266,7 @@ func (c *DaemonConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: %s", pos.Pos(path), fmt.Sprintf(format, args...)))
 	}
 	dur := func(path string, d Duration) time.Duration {
-		v, err := parseDuration(string(d))
+		v, err := ParseDuration(string(d))
 		if err != nil {
 			fail(path, "%s: %v", path, err)
 		}
@@ -382,13 +382,15 @@ func validateSuppressions(sups []SuppressionConfig, pos Positions) []error {
 }
 
 func validDuration(d Duration) bool {
-	_, err := parseDuration(string(d))
+	_, err := ParseDuration(string(d))
 	return err == nil
 }
 
-// parseDuration parses a Go duration, also with d (day) and w (week)
-// units ("7d", "1w2d", "36h"); the empty string is 0.
-func parseDuration(s string) (time.Duration, error) {
+// ParseDuration parses a Go duration, also with d (day) and w (week)
+// units and fractions of them ("7d", "1w2d", "0.5d", "36h"); the empty
+// string and "0" are 0. The config files, playbooks and check parameters
+// all read durations with it.
+func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "0" {
 		return 0, nil

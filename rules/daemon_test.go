@@ -116,13 +116,13 @@ func TestParseDuration(t *testing.T) {
 	for in, want := range map[string]time.Duration{
 		"": 0, "0": 0, "0s": 0, "90s": 90 * time.Second, "1h30m": 90 * time.Minute, "2d": 48 * time.Hour, "1w1d": 8 * 24 * time.Hour,
 	} {
-		if got, err := parseDuration(in); err != nil || got != want {
-			t.Errorf("parseDuration(%q) = %s, %v; want %s", in, got, err, want)
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %s, %v; want %s", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"soon", "5", "-5m", "2 minutes", "1x"} {
-		if _, err := parseDuration(in); err == nil {
-			t.Errorf("parseDuration(%q): no error", in)
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q): no error", in)
 		}
 	}
 }

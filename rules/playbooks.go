@@ -384,7 +384,7 @@ func (v *playbookValidator) checks(path string, ids []string) {
 }
 
 func (v *playbookValidator) duration(path string, d Duration) Duration {
-	if _, err := parseDuration(string(d)); err != nil {
+	if _, err := ParseDuration(string(d)); err != nil {
 		v.fail(path, "%s: %v", path, err)
 		return ""
 	}
@@ -811,7 +811,7 @@ var actionSpecs = map[string]actionSpec{
 func actionNames() []string { return sortedKeys(actionSpecs) }
 
 func durationParam(s string) error {
-	d, err := parseDuration(s)
+	d, err := ParseDuration(s)
 	if err != nil {
 		return err
 	}

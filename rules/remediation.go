@@ -188,7 +188,7 @@ func (r *RemediationConfig) validate(pos Positions) []error {
 		errs = append(errs, fmt.Errorf("%s: %s", pos.Pos(path), fmt.Sprintf(format, args...)))
 	}
 	dur := func(path string, d Duration) time.Duration {
-		v, err := parseDuration(string(d))
+		v, err := ParseDuration(string(d))
 		if err != nil {
 			fail(path, "%s: %v", path, err)
 		}
