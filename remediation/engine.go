@@ -114,6 +114,10 @@ type Engine struct {
 	// pass over the fleet, not one each.
 	cacheMu sync.Mutex
 	cache   snapCache
+
+	// resumed gets a value (if it has room) each time Run has queued what
+	// the ledger holds unfinished, for tests that must not race with it.
+	resumed chan struct{}
 }
 
 type snapCache struct {
@@ -154,7 +158,7 @@ func New(opt Options) (*Engine, error) {
 	}
 	e := &Engine{
 		opt: opt, log: opt.Logger, clock: opt.Clock, tracer: opt.Tracer, metrics: opt.Metrics,
-		queue: make(chan string, 4096), inflight: map[string]bool{},
+		queue: make(chan string, 4096), inflight: map[string]bool{}, resumed: make(chan struct{}, 1),
 		firing: map[string]map[string]map[string]bool{}, storms: map[string]storm{},
 	}
 	if e.log == nil {
@@ -260,6 +264,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	// Pick up records nobody is working on: after a restart, and any that
 	// a full queue could not take.
 	e.resume(ctx)
+	select {
+	case e.resumed <- struct{}{}:
+	default:
+	}
 	for {
 		select {
 		case <-ctx.Done():

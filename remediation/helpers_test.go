@@ -244,6 +244,14 @@ func newRigFor(t testing.TB, path string, cl *cluster, pbs []*rules.Playbook, tw
 		}
 	}()
 	t.Cleanup(r.stop)
+	// Let Run queue what the ledger holds unfinished first: a decision
+	// made before that would race with it (a record whose worker a test
+	// kills could be picked up again before the test stops the engine).
+	select {
+	case <-r.eng.resumed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("engine did not start")
+	}
 	return r
 }
 
