@@ -260,18 +260,9 @@ func (c *DaemonConfig) setDefaults() {
 // IDs are the daemon's to validate). Errors carry file:line:col and are
 // joined.
 func (c *DaemonConfig) Validate() error {
-	var errs []error
 	pos := c.Positions
-	fail := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", pos.Pos(path), fmt.Sprintf(format, args...)))
-	}
-	dur := func(path string, d Duration) time.Duration {
-		v, err := ParseDuration(string(d))
-		if err != nil {
-			fail(path, "%s: %v", path, err)
-		}
-		return v
-	}
+	pr := &problems{pos: pos}
+	fail, dur := pr.fail, pr.dur
 	if c.Kubeconfig != "" && c.InCluster {
 		fail("in_cluster", "in_cluster: set either kubeconfig or in_cluster, not both")
 	}
@@ -349,7 +340,7 @@ func (c *DaemonConfig) Validate() error {
 	}
 	dur("reports.max_age", c.Reports.MaxAge)
 
-	errs = append(errs, c.Remediation.validate(pos)...)
+	errs := append(pr.errs, c.Remediation.validate(pos)...)
 	errs = append(errs, validateSuppressions(c.Suppressions, pos)...)
 	return errors.Join(errs...)
 }
@@ -434,4 +425,26 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("invalid duration %q: negative", s)
 	}
 	return total, nil
+}
+
+// problems collects a validator's errors, each prefixed with the
+// file:line:col of the YAML path it is about.
+type problems struct {
+	pos  Positions
+	errs []error
+}
+
+// fail records an error about path.
+func (p *problems) fail(path, format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("%s: %s", p.pos.Pos(path), fmt.Sprintf(format, args...)))
+}
+
+// dur parses the duration at path, recording an error (and returning 0)
+// when it is not one.
+func (p *problems) dur(path string, d Duration) time.Duration {
+	v, err := ParseDuration(string(d))
+	if err != nil {
+		p.fail(path, "%s: %v", path, err)
+	}
+	return v
 }

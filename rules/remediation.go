@@ -183,17 +183,8 @@ func (r *RemediationConfig) setDefaults() {
 }
 
 func (r *RemediationConfig) validate(pos Positions) []error {
-	var errs []error
-	fail := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", pos.Pos(path), fmt.Sprintf(format, args...)))
-	}
-	dur := func(path string, d Duration) time.Duration {
-		v, err := ParseDuration(string(d))
-		if err != nil {
-			fail(path, "%s: %v", path, err)
-		}
-		return v
-	}
+	pr := &problems{pos: pos}
+	fail, dur := pr.fail, pr.dur
 	const p = "remediation"
 	if r.Workers < 0 {
 		fail(p+".workers", "remediation.workers: must be positive, got %d", r.Workers)
@@ -308,5 +299,5 @@ func (r *RemediationConfig) validate(pos Positions) []error {
 			fail(pp+".max_attempts", "pager %q: max_attempts must be positive", name)
 		}
 	}
-	return errs
+	return pr.errs
 }
