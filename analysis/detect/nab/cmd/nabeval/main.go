@@ -95,6 +95,7 @@ func run(w io.Writer, dir, only string, perFile bool) error {
 		fmt.Fprintf(tw, "%s\t", p.Name)
 	}
 	fmt.Fprint(tw, "windows found (std)\tFP rows (std)\tthreshold (std)\t\n")
+	inSample := map[string]nab.Result{} // each detector's standard-profile optimum
 	for _, n := range names {
 		fmt.Fprintf(tw, "%s\t", n)
 		var std nab.Result
@@ -105,6 +106,7 @@ func run(w io.Writer, dir, only string, perFile bool) error {
 			}
 			if p.Name == "standard" {
 				std = r
+				inSample[n] = r
 			}
 			fmt.Fprintf(tw, "%.1f\t", r.Normalised())
 		}
@@ -153,22 +155,20 @@ func run(w io.Writer, dir, only string, perFile bool) error {
 				fmt.Fprintf(tw, "%d FP (%.2f)\t", te.FalsePositives, te.Raw)
 			}
 		}
-		in, _ := nab.Optimise(scored[n], std)
-		fmt.Fprintf(tw, "%.1f\t%.1f\t\n", pooled.Normalised(), in.Normalised())
+		fmt.Fprintf(tw, "%.1f\t%.1f\t\n", pooled.Normalised(), inSample[n].Normalised())
 	}
 	tw.Flush()
 
 	if err := tunedLOCO(w, c, std); err != nil {
 		return err
 	}
-	if r, ok := scored[detect.DefaultName]; ok {
-		best, _ := nab.Optimise(r, std)
-		background(w, best.Threshold)
+	if r, ok := inSample[detect.DefaultName]; ok {
+		background(w, r.Threshold)
 	}
 
 	if perFile {
 		for _, n := range names {
-			r, _ := nab.Optimise(scored[n], std)
+			r := inSample[n]
 			fmt.Fprintf(w, "\n%s per file (standard, threshold %.4f)\n", n, r.Threshold)
 			for _, s := range scored[n] {
 				fr, _ := nab.ScoreAt([]nab.Scored{s}, std, r.Threshold)
